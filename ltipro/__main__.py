@@ -1,0 +1,3 @@
+from ltipro.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Steps 3 to 5 of a launch, the same for LTI 1.3 and 1.1.
+
+validated message → which LMS (every plugin asked) → is its plugin enabled for the
+credential → the LMS's plugin builds the launch context → the credential's identity
+options → course recorded → session opened.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ltipro.context import CourseIdentifiers, LaunchContext, LaunchMessage
+from ltipro.identity import Identity, apply_options
+from ltipro.lti.errors import LaunchError
+from ltipro.sessions import Session
+from ltipro.storage.repository import Credential
+from ltipro.tool import Tool
+
+log = logging.getLogger(__name__)
+
+DEEP_LINKING_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    session: Session
+    token: str
+    credential: Credential
+
+    @property
+    def context(self) -> LaunchContext:
+        return self.session.context
+
+    @property
+    def identity(self) -> Identity:
+        return self.session.identity
+
+
+async def enabled_lms(tool: Tool, message: LaunchMessage, credential: Credential) -> str:
+    """The LMS of the launch, refused when the credential has its plugin turned off."""
+    lms = await tool.plugins.identify(message)
+    if lms not in credential.enabled_plugins:
+        title = tool.plugins.title(lms)
+        raise LaunchError(
+            "plugin_disabled",
+            f"Launches from {title} are turned off in this tool's configuration.",
+            status=403,
+            hint=(
+                f"The {lms!r} plugin is not enabled for credential {credential.name!r}: "
+                f"`ltipro plugins enable --credential {credential.name} {lms}`."
+            ),
+        )
+    return lms
+
+
+async def build_context(tool: Tool, lms: str, message: LaunchMessage) -> LaunchContext:
+    """Ask the LMS's plugin for the launch context and the course identifiers."""
+    try:
+        context = await tool.plugins.call_lms(lms, "launch_context", message=message)
+        course = await tool.plugins.call_lms(lms, "course_identifiers", message=message)
+    except LaunchError:
+        raise
+    except Exception as exc:
+        # A plugin tripping over claims it did not expect is the LMS's data, not a crash.
+        log.exception("the %s plugin failed to read a launch", lms)
+        raise LaunchError(
+            "unreadable_claims",
+            f"The {tool.plugins.title(lms)} launch carries data the tool cannot read.",
+            hint=f"The {lms!r} plugin failed on this launch: {type(exc).__name__}: {exc}",
+        ) from exc
+    if not isinstance(context, LaunchContext):
+        raise LaunchError(
+            "unreadable_claims",
+            f"The {lms!r} plugin did not produce a launch context.",
+        )
+    if isinstance(course, CourseIdentifiers):
+        context = replace(context, course=course)
+    return context
+
+
+async def complete_launch(
+    tool: Tool,
+    message: LaunchMessage,
+    credential: Credential,
+    platform_id: int | None,
+) -> LaunchResult:
+    """Everything after validation; raises :class:`LaunchError` to refuse."""
+    lms = await enabled_lms(tool, message, credential)
+    context = await build_context(tool, lms, message)
+    identity = apply_options(context, credential.options, tool.plugins.details.get(lms))
+    if context.course is not None:
+        await tool.repo.record_course(
+            credential.id,
+            lms=lms,
+            domain=context.domain,
+            context_id=context.course.context_id,
+            lms_course_id=context.course.lms_course_id,
+            title=context.course.title,
+            label=context.course.label,
+            history=context.course.history,
+        )
+    deep_link: dict[str, Any] | None = None
+    if context.message_type == "LtiDeepLinkingRequest":
+        settings = message.claims.get(DEEP_LINKING_SETTINGS) or {}
+        deep_link = {
+            "return_url": settings.get("deep_link_return_url"),
+            "data": settings.get("data"),
+            "issuer": message.issuer,
+            "client_id": message.client_id,
+            "deployment_id": message.deployment_id,
+            "accept_multiple": settings.get("accept_multiple"),
+        }
+    session, token = await tool.sessions.open(
+        credential_id=credential.id,
+        platform_id=platform_id,
+        context=context,
+        identity=identity,
+        deep_link=deep_link,
+    )
+    await tool.repo.log_launch(
+        credential_id=credential.id,
+        lti_version=message.version,
+        lms=lms,
+        outcome="ok",
+        issuer=message.issuer,
+        client_id=message.client_id,
+        deployment_id=message.deployment_id,
+        user_id=context.user_id,
+        context_id=context.course.context_id if context.course else None,
+        domain=context.domain,
+    )
+    return LaunchResult(session=session, token=token, credential=credential)

@@ -1,0 +1,1 @@
+"""Storage: the schema, the database engine, queries, and the protocol-state store."""

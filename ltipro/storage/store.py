@@ -1,0 +1,170 @@
+"""Short-lived protocol state (OIDC state, nonces) behind one small interface.
+
+Single use must hold across every worker process, so state and nonces live in the
+database by default or in Redis (``LTIPRO_REDIS_URL``), never only in one process.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from sqlalchemy import and_, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ltipro.storage.schema import protocol_state
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached; the request fails cleanly rather than guess."""
+
+
+class ProtocolStore(Protocol):
+    """Single-use values with an expiry."""
+
+    async def put(self, kind: str, key: str, value: str, ttl: int) -> None:
+        """Store ``value`` under ``(kind, key)`` for ``ttl`` seconds."""
+
+    async def peek(self, kind: str, key: str) -> str | None:
+        """The value, if present and not expired, without consuming it."""
+
+    async def take(self, kind: str, key: str) -> str | None:
+        """Consume the value: exactly one caller, in any process, gets it."""
+
+    async def add_once(self, kind: str, key: str, ttl: int) -> bool:
+        """Record ``key``; ``False`` when it was already recorded and not expired."""
+
+    async def purge_expired(self) -> int:
+        """Drop expired entries (where the backend does not expire them itself)."""
+
+    async def close(self) -> None: ...
+
+
+class DatabaseStore:
+    """The store in the ``protocol_state`` table (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def put(self, kind: str, key: str, value: str, ttl: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(protocol_state).values(
+                    kind=kind, key=key, value=value, expires_at=time.time() + ttl
+                )
+            )
+
+    async def peek(self, kind: str, key: str) -> str | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(protocol_state.c.value).where(
+                        and_(
+                            protocol_state.c.kind == kind,
+                            protocol_state.c.key == key,
+                            protocol_state.c.expires_at > time.time(),
+                        )
+                    )
+                )
+            ).first()
+        return row[0] if row else None
+
+    async def take(self, kind: str, key: str) -> str | None:
+        # DELETE ... RETURNING is atomic: of two racing workers only one gets the row.
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    delete(protocol_state)
+                    .where(and_(protocol_state.c.kind == kind, protocol_state.c.key == key))
+                    .returning(protocol_state.c.value, protocol_state.c.expires_at)
+                )
+            ).first()
+        if row is None or row.expires_at <= time.time():
+            return None
+        return str(row.value)
+
+    async def add_once(self, kind: str, key: str, ttl: int) -> bool:
+        now = time.time()
+        for _ in range(2):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        insert(protocol_state).values(
+                            kind=kind, key=key, value="1", expires_at=now + ttl
+                        )
+                    )
+                return True
+            except IntegrityError:
+                # Seen before: refuse, unless the old entry has expired and can be dropped.
+                async with self.engine.begin() as conn:
+                    result = await conn.execute(
+                        delete(protocol_state).where(
+                            and_(
+                                protocol_state.c.kind == kind,
+                                protocol_state.c.key == key,
+                                protocol_state.c.expires_at <= now,
+                            )
+                        )
+                    )
+                if result.rowcount == 0:
+                    return False
+        return False
+
+    async def purge_expired(self) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(protocol_state).where(protocol_state.c.expires_at <= time.time())
+            )
+        return int(result.rowcount or 0)
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisStore:
+    """The store in Redis, for deployments with many workers: Redis expires entries itself."""
+
+    def __init__(self, url: str, prefix: str = "ltipro:") -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._prefix = prefix
+
+    def _key(self, kind: str, key: str) -> str:
+        return f"{self._prefix}{kind}:{key}"
+
+    async def _call(self, method: str, *args: object, **kwargs: object) -> object:
+        import redis.exceptions
+
+        try:
+            return await getattr(self._redis, method)(*args, **kwargs)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+
+    async def put(self, kind: str, key: str, value: str, ttl: int) -> None:
+        await self._call("set", self._key(kind, key), value, ex=ttl)
+
+    async def peek(self, kind: str, key: str) -> str | None:
+        value = await self._call("get", self._key(kind, key))
+        return value.decode() if isinstance(value, bytes) else None
+
+    async def take(self, kind: str, key: str) -> str | None:
+        value = await self._call("getdel", self._key(kind, key))
+        return value.decode() if isinstance(value, bytes) else None
+
+    async def add_once(self, kind: str, key: str, ttl: int) -> bool:
+        return bool(await self._call("set", self._key(kind, key), "1", ex=ttl, nx=True))
+
+    async def purge_expired(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def open_store(engine: AsyncEngine, redis_url: str | None) -> ProtocolStore:
+    """The store the settings ask for: Redis when a URL is given, else the database."""
+    if redis_url:
+        return RedisStore(redis_url)
+    return DatabaseStore(engine)

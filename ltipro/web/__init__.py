@@ -1,0 +1,1 @@
+"""The web app: Starlette routes, pages and the JSON API."""

@@ -1,0 +1,135 @@
+"""The Starlette application: every route, top to bottom, and the one lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from ltipro.lti.errors import LaunchError
+from ltipro.plugins import Plugins
+from ltipro.settings import Settings
+from ltipro.tool import Tool
+from ltipro.web import api, lti
+from ltipro.web.security import SecurityHeaders, allow_framing_by
+from ltipro.web.templating import make_environment, render
+
+log = logging.getLogger(__name__)
+
+PURGE_INTERVAL = 300.0
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def home(request: Request) -> Response:
+    tool: Tool = request.app.state.tool
+    return render(request, "home.html", {"settings": tool.settings})
+
+
+async def launch_error(request: Request, exc: Exception) -> Response:
+    """A refusal outside the launch itself (no session, not allowed): a page or JSON."""
+    assert isinstance(exc, LaunchError)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)
+    response = render(
+        request,
+        "lti/error.html",
+        {"error": exc, "custom_message": "", "sign_in_url": "", "relaunch_url": None},
+        status_code=exc.status,
+    )
+    allow_framing_by(request, ())
+    return response
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse(
+            {"error": f"http_{exc.status_code}", "message": exc.detail},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+
+def core_routes() -> list[BaseRoute]:
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/lti/login", lti.login, methods=["GET", "POST"]),
+        Route("/lti/launch", lti.launch, methods=["POST"]),
+        Route("/lti/deep-link", lti.deep_link_response, methods=["POST"]),
+        Route("/.well-known/jwks.json", lti.jwks, methods=["GET"]),
+        Route("/api/v1/me", api.me, methods=["GET"]),
+        Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
+    ]
+
+
+def create_app(settings: Settings | None = None, *, tool: Tool | None = None) -> Starlette:
+    """The ASGI app; ``tool`` (in tests) replaces the resources the lifespan would open."""
+    settings = settings or (tool.settings if tool else Settings.from_env())
+    plugins = tool.plugins if tool else Plugins.load(settings.plugins)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = tool is None
+        current = tool or await Tool.open(settings, plugins=plugins)
+        app.state.tool = current
+        if settings.dev:
+            from ltipro.simulator.setup import ensure_simulator_registered
+
+            await ensure_simulator_registered(current)
+        purger = asyncio.create_task(_purge_loop(current))
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            if owned:
+                await current.close()
+
+    routes = core_routes() + plugin_routes(plugins)
+    if settings.dev:
+        from ltipro.simulator.app import simulator_routes
+
+        routes.append(Mount("/simulator", routes=simulator_routes()))
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={LaunchError: launch_error, HTTPException: http_error},
+    )
+    app.state.templates = make_environment(settings.instance)
+    app.state.settings = settings
+    if tool is not None:
+        app.state.tool = tool
+    return app
+
+
+def plugin_routes(plugins: Plugins) -> list[BaseRoute]:
+    """Each plugin's own routes, mounted under ``/plugins/<name>/``."""
+    mounted: list[BaseRoute] = []
+    for name, routes in plugins.broadcast_sync("plugin_routes"):
+        if routes:
+            mounted.append(Mount(f"/plugins/{name}", routes=list(routes)))
+    return mounted
+
+
+async def _purge_loop(tool: Tool) -> None:
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL)
+        try:
+            await tool.store.purge_expired()
+        except Exception:
+            log.exception("purging expired protocol state failed")

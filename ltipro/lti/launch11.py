@@ -29,25 +29,30 @@ def is_lti11(form: Mapping[str, str]) -> bool:
     return "oauth_consumer_key" in form and "id_token" not in form
 
 
-def verify_signature(url: str, form: Mapping[str, str], secret: str) -> bool:
-    """Whether the form's HMAC-SHA1 signature is right for ``url`` and ``secret``."""
+def verify_signature(url: str, form: Mapping[str, str], secret: str, query: str = "") -> bool:
+    """Whether the form's HMAC-SHA1 signature is right for ``url`` and ``secret``.
+
+    ``query`` is the launch URL's query string, which an LMS signs along with the form
+    when the admin configured the launch URL with one.
+    """
     if form.get("oauth_signature_method") != "HMAC-SHA1":
         return False
+    full_url = f"{url}?{query}" if query else url
     body = urlencode(list(form.items()))
     request = Request(
-        url,
+        full_url,
         http_method="POST",
         body=body,
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     request.params = signature.collect_parameters(
-        uri_query="", body=list(form.items()), exclude_oauth_signature=True, with_realm=False
+        uri_query=query, body=list(form.items()), exclude_oauth_signature=True, with_realm=False
     )
     request.signature = form.get("oauth_signature", "")
     return bool(signature.verify_hmac_sha1(request, client_secret=secret))
 
 
-async def validate_launch11(tool: Tool, form: Mapping[str, str]) -> LaunchMessage:
+async def validate_launch11(tool: Tool, form: Mapping[str, str], query: str = "") -> LaunchMessage:
     """Validate an LTI 1.1 launch post, or raise :class:`LaunchError`."""
     key = form.get("oauth_consumer_key") or ""
     credential = await tool.repo.credential_by_lti11_key(key) if key else None
@@ -59,7 +64,7 @@ async def validate_launch11(tool: Tool, form: Mapping[str, str]) -> LaunchMessag
             status=401,
             hint=f"No credential has the LTI 1.1 consumer key {key!r}.",
         )
-    if not verify_signature(tool.settings.url("/lti/launch"), form, secret):
+    if not verify_signature(tool.settings.url("/lti/launch"), form, secret, query):
         raise LaunchError(
             "bad_signature",
             "The launch's signature is not valid.",

@@ -99,6 +99,9 @@ class _MessageLaunch(MessageLaunch):
         self, form: Mapping[str, str], conf: _ToolConf, key: Any, alg: str, leeway: int, **kw: Any
     ) -> None:
         super().__init__(form, conf, session_service=object(), cookie_service=object(), **kw)
+        # Each step is called explicitly, in the core's order; reading a claim must not
+        # set off pylti1p3's whole chain (with its own state and nonce handling).
+        self.set_auto_validation(enable=False)
         self._form = form
         self._key = key
         self._alg = alg
@@ -115,6 +118,11 @@ class _MessageLaunch(MessageLaunch):
 
     def save_launch_data(self) -> _MessageLaunch:
         return self  # the core keeps its own session
+
+    def get_client_id(self) -> str:
+        # pylti1p3 takes the first audience; the core has already checked that ours is
+        # among them (and that azp names us when there are several).
+        return str(self._tool_config.find_registration_by_issuer("").get_client_id())
 
     def validate_message(self) -> _MessageLaunch:
         # LTI 1.3 allows anonymous launches (no ``sub``); pylti1p3's validators do not.
@@ -241,14 +249,20 @@ async def validate_launch13(
         )
     record = await read_state(tool, state)
     platform = await tool.repo.platform(int(record["platform_id"]))
-    check_browser_binding(
-        record,
-        state,
-        cookies,
-        form.get("lti_storage_proof"),
-        id_token,
-        origin_of(platform.auth_login_url),
-    )
+    try:
+        check_browser_binding(
+            record,
+            state,
+            cookies,
+            form.get("lti_storage_proof"),
+            id_token,
+            origin_of(platform.auth_login_url),
+        )
+    except LaunchError as error:
+        if error.code == "state_mismatch":
+            # Someone else's browser holds this state: it must not be tried again.
+            await tool.store.take(STATE_KIND, state)
+        raise
     # From here the state is spent, whatever the outcome: a refused launch is started again.
     if await tool.store.take(STATE_KIND, state) is None:
         raise LaunchError(

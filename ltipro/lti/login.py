@@ -126,13 +126,21 @@ async def initiate_login(tool: Tool, params: Mapping[str, str]) -> LoginRedirect
     platform = await find_platform(tool, issuer, client_id)
     check_own_url(tool, target_link_uri, "an address")
     deployment_hint = params.get("lti_deployment_id") or None
-    if deployment_hint is not None and platform.deployment_enabled(deployment_hint) is not True:
-        raise LaunchError(
-            "unknown_deployment",
-            "This LMS deployment is not registered with the tool, or has been turned off.",
-            status=403,
-            hint=f"Add deployment {deployment_hint!r} to the registration of {issuer}.",
-        )
+    if deployment_hint is not None:
+        enabled = platform.deployment_enabled(deployment_hint)
+        if enabled is None:
+            raise LaunchError(
+                "unknown_deployment",
+                "This LMS deployment is not registered with the tool.",
+                status=403,
+                hint=f"Add deployment {deployment_hint!r} to the registration of {issuer}.",
+            )
+        if not enabled:
+            raise LaunchError(
+                "deployment_disabled",
+                "The tool's administrator has turned off launches from this LMS deployment.",
+                status=403,
+            )
     storage_target = params.get("lti_storage_target") or None
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)

@@ -168,7 +168,15 @@ class SimulatedPlatform:
 
     # -- LTI 1.1 --------------------------------------------------------------------------
 
-    def lti11_form(self, params: Mapping[str, Any], *, url: str | None = None) -> dict[str, str]:
+    def lti11_form(
+        self,
+        params: Mapping[str, Any],
+        *,
+        url: str | None = None,
+        timestamp: int | None = None,
+        nonce: str | None = None,
+        secret: str | None = None,
+    ) -> dict[str, str]:
         """An LTI 1.1 launch form, OAuth1 HMAC-SHA1 signed with the consumer secret."""
         if not self.lti11_key or not self.lti11_secret:
             raise PlatformError("this platform has no LTI 1.1 key and secret")
@@ -181,9 +189,11 @@ class SimulatedPlatform:
         fields.setdefault("lti_version", "LTI-1p0")
         client = Client(
             self.lti11_key,
-            client_secret=self.lti11_secret,
+            client_secret=secret or self.lti11_secret,
             signature_method=SIGNATURE_HMAC_SHA1,
             signature_type=SIGNATURE_TYPE_BODY,
+            timestamp=str(timestamp) if timestamp is not None else None,
+            nonce=nonce,
         )
         _, _, body = client.sign(
             url or self.tool_launch_url,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -206,13 +206,15 @@ class ToolHarness:
         storage: bool = False,
         keep_cookies: bool = True,
         id_token: str | None = None,
+        sign: Callable[[str, dict[str, Any]], str] | None = None,
         form_overrides: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """A complete LTI 1.3 launch: login, authentication, id_token post, first page.
 
         ``storage`` runs it the way a browser that blocks third-party cookies does: the
         state is confirmed through the platform's postMessage storage, and no cookie is
-        kept. ``id_token`` replaces the platform's token (to test refusals).
+        kept. ``id_token`` replaces the platform's token, and ``sign(nonce, claims)`` makes
+        it from the claims the platform would sign (to test refusals).
         """
         login = await self.login(
             claims, storage_target="post_message_forwarding" if storage else None
@@ -224,7 +226,10 @@ class ToolHarness:
             if login.status_code == 200
             else None
         )
-        action, form = self.platform.authenticate(self.auth_request(login))
+        auth = self.auth_request(login)
+        action, form = self.platform.authenticate(auth)
+        if sign is not None:
+            form["id_token"] = sign(auth["nonce"], self.platform.full_claims(claims, auth["nonce"]))
         if id_token is not None:
             form["id_token"] = id_token
         form.update(form_overrides or {})

@@ -188,7 +188,7 @@ async def launch(request: Request) -> Response:
     platform_id: int | None = None
     try:
         if is_lti11(form):
-            message = await validate_launch11(tool, form)
+            message = await validate_launch11(tool, form, request.url.query)
             credential = await tool.repo.credential(message.credential)
         elif "id_token" in form:
             try:

@@ -5,6 +5,7 @@ The web app, the CLI and the tests all work through one :class:`Tool`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from ltipro.storage.store import ProtocolStore, open_store
 # published well beyond that so no platform meets a token it cannot check.
 TOOL_TOKEN_LIFETIME = 600
 RETIRED_KEY_GRACE = timedelta(hours=1)
+KEY_RELOAD_INTERVAL = 60.0
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Tool:
     # but making a new one per launch would cost more than the whole launch.
     requests_session: requests.Session = field(default_factory=requests.Session)
     _keys: list[ToolKey] = field(default_factory=list)
+    _keys_loaded_at: float = 0.0
     _owns_http: bool = True
 
     @classmethod
@@ -92,9 +95,15 @@ class Tool:
     # -- the tool's own signing keys --------------------------------------------------------
 
     async def signing_keys(self, refresh: bool = False) -> list[ToolKey]:
-        """The tool's keys, newest first; one is made on first use."""
-        if refresh or not self._keys:
+        """The tool's keys, newest first; one is made on first use.
+
+        Read again every minute, so a rotation made by `ltipro keys rotate` (another
+        process) reaches every worker without a restart.
+        """
+        stale = time.monotonic() - self._keys_loaded_at > KEY_RELOAD_INTERVAL
+        if refresh or stale or not self._keys:
             self._keys = await self.repo.tool_keys()
+            self._keys_loaded_at = time.monotonic()
             if not self._keys:
                 key, _ = await self.repo.rotate_tool_key(RETIRED_KEY_GRACE)
                 self._keys = [key]

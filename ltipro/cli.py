@@ -1,7 +1,8 @@
 """The ``ltipro`` command line.
 
 Every command checks its input and says plainly what is wrong; a user's mistake never
-prints a traceback (exit status 2), a bug still does.
+prints a traceback (exit status 2, one line on stderr starting with ``ltipro: error:``),
+a bug still does.
 """
 
 from __future__ import annotations
@@ -10,20 +11,36 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from ltipro.crypto import SecretKeyMismatch
 from ltipro.options import OptionError
+from ltipro.plugin_settings import PluginSettingError
 from ltipro.plugins import PluginError
-from ltipro.settings import Settings, SettingsError
+from ltipro.settings import SECRET_KEY_FILE, Settings, SettingsError, dev_mode, instance_folder
 from ltipro.storage.database import DatabaseURLError
 from ltipro.storage.repository import Conflict, NotFound
 
 
 class UsageError(Exception):
     """A command-line mistake; the message says what to do instead."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose mistakes read like every other one: ``ltipro: error: ...`` first."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("ltipro").strip()
+        help_hint = f"ltipro {command} --help" if command else "ltipro --help"
+        sys.stderr.write(f"ltipro: error: {message} (see `{help_hint}`)\n")
+        self.print_usage(sys.stderr)
+        raise SystemExit(2)
 
 
 def _settings(create: bool = False) -> Settings:
@@ -34,18 +51,78 @@ def _run(coro_fn: Callable[..., Coroutine[Any, Any, int]], *args: Any) -> int:
     return asyncio.run(coro_fn(*args))
 
 
+def _reason(exc: BaseException) -> str:
+    """The first line of a database driver's complaint, without SQLAlchemy's boilerplate."""
+    original = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(original).splitlines() if line.strip()]
+    return lines[0] if lines else type(original).__name__
+
+
+def _check_database_file(settings: Settings) -> None:
+    """Refuse an SQLite file that does not exist, rather than create an empty one."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    if not Path(url.database).exists():
+        raise UsageError(f"there is no database at {url.database} yet: run `ltipro init` first")
+
+
+async def _check_schema(tool: Any) -> None:
+    """Refuse to work on a database that is unreachable, empty or behind this version."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import DBAPIError
+
+    from ltipro.storage.migrate import alembic_config
+
+    safe = _safe_url(tool.settings.database_url)
+    try:
+        async with tool.repo.engine.connect() as conn:
+            initialised = await conn.run_sync(
+                lambda sync: inspect(sync).has_table("alembic_version")
+            )
+            current: set[str] = set()
+            if initialised:
+                rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+                current = {row[0] for row in rows}
+    except (DBAPIError, OSError) as exc:
+        raise UsageError(
+            f"cannot connect to the database {safe}: {_reason(exc)} (check "
+            "LTIPRO_DATABASE_URL and that the database server is running)"
+        ) from exc
+    if not current:
+        raise UsageError(f"the database {safe} has not been set up yet: run `ltipro init`")
+    locations = [loc for _, loc in tool.plugins.broadcast_sync("plugin_migrations") if loc]
+    script = ScriptDirectory.from_config(alembic_config(tool.settings.database_url, locations))
+    known = {rev.revision for rev in script.walk_revisions()}
+    # A revision this version does not know (a newer ltipro, an unloaded plugin) is left
+    # alone; only a database that is plainly behind is refused.
+    if current <= known and set(script.get_heads()) - current:
+        ancestors: set[str] = set()
+        for revision in current:
+            ancestors.update(r.revision for r in script.iterate_revisions(revision, "base"))
+        if set(script.get_heads()) - ancestors:
+            raise UsageError(
+                f"the database {safe} is not up to date with this version of ltipro: "
+                "run `ltipro db upgrade`"
+            )
+
+
 async def _with_tool(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> int:
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from ltipro.tool import Tool
 
+    _check_database_file(settings)
     tool = await Tool.open(settings)
     try:
+        await _check_schema(tool)
         return await action(tool)
     except (OperationalError, ProgrammingError) as exc:
         raise UsageError(
-            f"the database is not ready ({str(exc.orig).splitlines()[0]}): run `ltipro init` "
-            "or `ltipro db upgrade` first"
+            f"the database is not ready ({_reason(exc)}): run `ltipro db upgrade`"
         ) from exc
     finally:
         await tool.close()
@@ -55,10 +132,53 @@ def _out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
-def _check_url(name: str, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"{name} must be an http(s) URL (got {value!r})")
+def _warn(text: str) -> None:
+    sys.stderr.write(f"ltipro: warning: {text}\n")
+
+
+def _check_url(
+    name: str,
+    value: str,
+    *,
+    allow_private: bool = True,
+    max_length: int = 1000,
+    query: bool = True,
+) -> str:
+    """``value`` if it is a URL the tool can use for ``name``, else a :class:`UsageError`.
+
+    Outside development mode (``allow_private`` false) only public https:// URLs pass,
+    the same rule the tool applies when it fetches a platform's keys.
+    """
+    from ltipro.lti.keys import UnsafeURL, check_public_url
+
+    value = value.strip()
+    if not value or any(c.isspace() for c in value):
+        raise UsageError(f"{name} must be a URL without spaces (got {value!r})")
+    if len(value) > max_length:
+        raise UsageError(f"{name} is longer than {max_length} characters")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise UsageError(f"{name} is not a valid URL (got {value!r})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{name} must be an https:// URL (got {value!r})")
+    if parts.fragment or (parts.query and not query):
+        raise UsageError(f"{name} must not have a {'#fragment' if parts.fragment else '?query'}")
+    try:
+        check_public_url(value, allow_private=allow_private)
+    except UnsafeURL as exc:
+        raise UsageError(
+            f"{name}: {exc} (set LTIPRO_ALLOW_PRIVATE_URLS=1 for an LMS on your own network)"
+        ) from None
+    return value
+
+
+def _text(name: str, value: str, max_length: int = 255) -> str:
+    """A stripped, non-empty value without spaces of at most ``max_length`` characters."""
+    value = value.strip()
+    if not value or any(c.isspace() for c in value) or len(value) > max_length:
+        raise UsageError(f"{name} must be 1 to {max_length} characters without spaces")
     return value
 
 
@@ -66,14 +186,34 @@ def _check_url(name: str, value: str) -> str:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    """``ltipro init``: instance folder, secret key, database and signing key; safe to repeat."""
+    instance = instance_folder()
+    folder_existed = instance.is_dir()
+    key_file = instance / SECRET_KEY_FILE
+    key_from_env = bool(os.environ.get("LTIPRO_SECRET_KEY", "").strip())
+    key_file_existed = key_file.exists()
     settings = _settings(create=True)
+    if key_file_existed and not key_from_env and key_file.stat().st_mode & 0o077:
+        # The file may come from a backup restored with loose permissions.
+        key_file.chmod(0o600)
+        _warn(f"{key_file} was readable by other users; it is now readable by its owner only")
     _upgrade(settings)
 
     async def keys(tool: Any) -> int:
+        had_key = bool(await tool.repo.tool_keys())
         key = await tool.signing_key()
-        _out(f"Instance folder: {settings.instance}")
-        _out(f"Database: {_safe_url(settings.database_url)}")
-        _out(f"Tool signing key: {key.kid}")
+        _out(f"Instance folder: {settings.instance}{'' if folder_existed else ' (created)'}")
+        if key_from_env:
+            _out("Secret key: from LTIPRO_SECRET_KEY")
+        elif key_file_existed:
+            _out(f"Secret key: {key_file}")
+        else:
+            _out(f"Secret key: generated into {key_file} (keep a copy with your backups)")
+        _out(f"Database: {_safe_url(settings.database_url)} (up to date)")
+        _out(f"Tool signing key: {key.kid}{'' if had_key else ' (created)'}")
+        _out(f"Tool URL: {settings.base_url}")
+        _out("")
+        _out("Next: `ltipro credentials create NAME`, then `ltipro platforms add` for each LMS.")
         return 0
 
     return _run(_with_tool, settings, keys)
@@ -86,36 +226,71 @@ def _safe_url(url: str) -> str:
 
 
 def _upgrade(settings: Settings) -> None:
+    from alembic.util import CommandError
+    from sqlalchemy.exc import DBAPIError
+
     from ltipro.plugins import Plugins
     from ltipro.storage.migrate import upgrade
 
     plugins = Plugins.load(settings.plugins)
     locations = [loc for _, loc in plugins.broadcast_sync("plugin_migrations") if loc]
-    upgrade(settings.database_url, locations)
+    try:
+        upgrade(settings.database_url, locations)
+    except DBAPIError as exc:
+        raise UsageError(
+            f"cannot migrate the database {_safe_url(settings.database_url)}: {_reason(exc)} "
+            "(check LTIPRO_DATABASE_URL and that the database server is running)"
+        ) from exc
+    except CommandError as exc:
+        raise UsageError(
+            f"cannot migrate the database {_safe_url(settings.database_url)}: {exc} (was it "
+            "set up by a newer ltipro, or by a plugin that is not installed now?)"
+        ) from exc
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """``ltipro db upgrade``: run the migrations of the core and every loaded plugin."""
     settings = _settings()
     _upgrade(settings)
-    _out("The database is up to date.")
+    _out(f"The database {_safe_url(settings.database_url)} is up to date.")
     return 0
 
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    """``ltipro serve``: the web server (uvicorn), behind a TLS proxy in production."""
     import uvicorn
 
-    settings = _settings(create=True)
-    if settings.dev:
-        # A development server sets itself up; production runs `ltipro db upgrade` once.
-        _upgrade(settings)
-    os.environ.setdefault("LTIPRO_INSTANCE", str(settings.instance))
-    if args.port and "LTIPRO_BASE_URL" not in os.environ and settings.dev:
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be from 1 to 65535 (got {args.port})")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1 (got {args.workers})")
+    if not args.host.strip():
+        raise UsageError("--host must not be empty")
+    dev = dev_mode()
+    if args.port is not None and dev and not os.environ.get("LTIPRO_BASE_URL"):
+        # The development base URL (http://localhost:PORT) follows the port served on.
         os.environ["LTIPRO_PORT"] = str(args.port)
+    # A development server sets itself up; production runs `ltipro init` or
+    # `ltipro db upgrade` once, and is refused here until it has.
+    settings = _settings(create=dev)
+    port = args.port if args.port is not None else settings.port
+    if dev:
+        _upgrade(settings)
+
+    async def ready(tool: Any) -> int:
+        await tool.signing_key()
+        return 0
+
+    _run(_with_tool, settings, ready)
+    os.environ.setdefault("LTIPRO_INSTANCE", str(settings.instance))
     if args.workers > 1:
         uvicorn.run(
             "ltipro.web.asgi:app",
             host=args.host,
-            port=args.port,
+            port=port,
             workers=args.workers,
             proxy_headers=True,
             log_level=args.log_level,
@@ -124,9 +299,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ltipro.web.app import create_app
 
     uvicorn.run(
-        create_app(Settings.from_env()),
+        create_app(settings),
         host=args.host,
-        port=args.port,
+        port=port,
         proxy_headers=True,
         log_level=args.log_level,
     )
@@ -136,25 +311,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # -- credentials ------------------------------------------------------------------------------
 
 
+CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+MIN_LTI11_SECRET = 16
+
+
 def cmd_credentials_create(args: argparse.Namespace) -> int:
+    """``ltipro credentials create NAME``: a new connection to one or more LMS platforms."""
     name = args.name.strip()
-    if not name or len(name) > 100 or any(c.isspace() for c in name):
-        raise UsageError("a credential name must be 1 to 100 characters without spaces")
-    if bool(args.lti11_key) != bool(args.lti11_secret):
+    if not CREDENTIAL_NAME.fullmatch(name):
+        raise UsageError(
+            f"a credential name is 1 to 100 letters, digits, '.', '_' or '-', starting with a "
+            f"letter or digit (got {args.name!r})"
+        )
+    key = args.lti11_key.strip() if args.lti11_key is not None else None
+    secret = args.lti11_secret.strip() if args.lti11_secret is not None else None
+    if (key is None) != (secret is None):
         raise UsageError("give both --lti11-key and --lti11-secret, or neither")
-    if args.lti11_secret and len(args.lti11_secret) < 16:
-        raise UsageError("the LTI 1.1 shared secret must be at least 16 characters long")
+    if key is not None:
+        _text("--lti11-key", key)
+    if secret is not None and len(secret) < MIN_LTI11_SECRET:
+        raise UsageError(
+            f"the LTI 1.1 shared secret must be at least {MIN_LTI11_SECRET} characters long"
+        )
 
     async def create(tool: Any) -> int:
         credential = await tool.repo.create_credential(
             name,
             enabled_plugins=tool.plugins.lms_names,
-            lti11_key=args.lti11_key,
-            lti11_secret=args.lti11_secret,
+            lti11_key=key,
+            lti11_secret=secret,
             auto_approve_registrations=args.auto_approve,
         )
         _out(f"Created credential {credential.name!r} (id {credential.id}).")
         _out(f"Enabled plugins: {', '.join(credential.enabled_plugins)}")
+        if key:
+            _out(f"LTI 1.1 launch URL: {tool.settings.url('/lti/launch')} (consumer key {key})")
+        _out(f"Next: `ltipro platforms add --credential {credential.name} ...` for each LMS.")
         return 0
 
     return _run(_with_tool, _settings(), create)
@@ -193,20 +385,26 @@ def cmd_credentials_list(args: argparse.Namespace) -> int:
 
 
 def cmd_platforms_add(args: argparse.Namespace) -> int:
-    issuer = _check_url("--issuer", args.issuer.strip())
+    """``ltipro platforms add``: register an LTI 1.3 platform (an LMS) with a credential."""
+    settings = _settings()
+    private = settings.allow_private_urls
+    issuer = _check_url("--issuer", args.issuer, allow_private=private, max_length=500, query=False)
     urls = {
-        name: _check_url(flag, value)
+        name: _check_url(flag, value, allow_private=private)
         for name, flag, value in (
             ("auth_login_url", "--auth-login-url", args.auth_login_url),
             ("auth_token_url", "--auth-token-url", args.auth_token_url),
             ("jwks_url", "--jwks-url", args.jwks_url),
         )
     }
-    deployments = [d.strip() for d in args.deployment_id if d.strip()]
+    client_id = _text("--client-id", args.client_id)
+    # The same deployment given twice is one deployment, in the order first given.
+    deployments = list(dict.fromkeys(_text("--deployment-id", d) for d in args.deployment_id))
     if not deployments:
         raise UsageError("give at least one --deployment-id")
-    if not args.client_id.strip():
-        raise UsageError("--client-id must not be empty")
+    name = args.name.strip() if args.name else None
+    if name is not None and len(name) > 255:
+        raise UsageError("--name is longer than 255 characters")
 
     async def add(tool: Any) -> int:
         if args.lms not in tool.plugins.details:
@@ -219,23 +417,31 @@ def cmd_platforms_add(args: argparse.Namespace) -> int:
             credential,
             lms=args.lms,
             issuer=issuer,
-            client_id=args.client_id.strip(),
+            client_id=client_id,
             deployment_ids=deployments,
-            name=args.name,
+            name=name,
             **urls,
         )
         _out(
             f"Registered platform {platform.id}: {platform.issuer} (client id {platform.client_id})"
         )
+        _out(f"Deployments: {', '.join(d for d, _ in platform.deployments)}")
         _out(f"Tool login URL:  {tool.settings.url('/lti/login')}")
         _out(f"Tool launch URL: {tool.settings.url('/lti/launch')}")
         _out(f"Tool key set:    {tool.settings.url('/.well-known/jwks.json')}")
+        if args.lms not in credential.enabled_plugins:
+            _warn(
+                f"the {args.lms} plugin is not enabled for {credential.name}, so its launches "
+                f"are refused: `ltipro plugins enable --credential {credential.name} {args.lms}`"
+            )
         return 0
 
-    return _run(_with_tool, _settings(), add)
+    return _run(_with_tool, settings, add)
 
 
 def cmd_platforms_list(args: argparse.Namespace) -> int:
+    """``ltipro platforms list``: every registration, with its status and deployments."""
+
     async def show(tool: Any) -> int:
         credential = await tool.repo.credential(args.credential) if args.credential else None
         rows = await tool.repo.list_platforms(credential)
@@ -243,8 +449,10 @@ def cmd_platforms_list(args: argparse.Namespace) -> int:
             _out("No platforms registered.")
         for p in rows:
             deps = ", ".join(f"{d}{'' if on else ' (off)'}" for d, on in p.deployments) or "-"
+            label = f"\t{p.name}" if p.name else ""
             _out(
-                f"{p.id}\t{p.status}\t{p.lms}\t{p.issuer}\tclient {p.client_id}\tdeployments: {deps}"
+                f"{p.id}\t{p.status}\t{p.lms}\t{p.issuer}\tclient {p.client_id}\t"
+                f"deployments: {deps}{label}"
             )
         return 0
 
@@ -255,6 +463,9 @@ def _set_status(status: str) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         async def change(tool: Any) -> int:
             platform = await tool.repo.platform(args.platform_id)
+            if platform.status == status:
+                _out(f"Platform {platform.id} ({platform.issuer}) is already {status}.")
+                return 0
             await tool.repo.set_platform_status(platform.id, status)
             _out(f"Platform {platform.id} ({platform.issuer}) is now {status}.")
             return 0
@@ -267,9 +478,16 @@ def _set_status(status: str) -> Callable[[argparse.Namespace], int]:
 def cmd_deployments(enabled: bool) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         async def change(tool: Any) -> int:
-            await tool.repo.set_deployment_enabled(args.platform_id, args.deployment_id, enabled)
+            platform = await tool.repo.platform(args.platform_id)
+            if platform.deployment_enabled(args.deployment_id) is None:
+                known = ", ".join(d for d, _ in platform.deployments) or "none"
+                raise UsageError(
+                    f"platform {platform.id} has no deployment {args.deployment_id!r}; "
+                    f"its deployments: {known}"
+                )
+            await tool.repo.set_deployment_enabled(platform.id, args.deployment_id, enabled)
             _out(
-                f"Deployment {args.deployment_id!r} of platform {args.platform_id} is now "
+                f"Deployment {args.deployment_id!r} of platform {platform.id} is now "
                 f"{'enabled' if enabled else 'disabled'}."
             )
             return 0
@@ -277,6 +495,50 @@ def cmd_deployments(enabled: bool) -> Callable[[argparse.Namespace], int]:
         return _run(_with_tool, _settings(), change)
 
     return command
+
+
+def cmd_platforms_add_deployment(args: argparse.Namespace) -> int:
+    """``ltipro platforms add-deployment ID DEPLOYMENT``: a deployment the LMS made later.
+
+    LMSs such as Canvas deploy a dynamically registered tool only after the registration,
+    so its deployment id reaches the tool's admin by hand.
+    """
+    deployment_id = _text("DEPLOYMENT_ID", args.deployment_id)
+
+    async def add(tool: Any) -> int:
+        platform = await tool.repo.platform(args.platform_id)
+        await tool.repo.add_deployment(platform.id, deployment_id)
+        _out(
+            f"Platform {platform.id} ({platform.issuer}) now accepts deployment {deployment_id!r}."
+        )
+        return 0
+
+    return _run(_with_tool, _settings(), add)
+
+
+def cmd_platforms_register_url(args: argparse.Namespace) -> int:
+    """``ltipro platforms register-url --credential NAME``: the LTI Dynamic Registration URL."""
+    from ltipro.lti.registration import MAX_LINK_DAYS, registration_url
+
+    if not 1 <= args.days <= MAX_LINK_DAYS:
+        raise UsageError(f"--days must be 1 to {MAX_LINK_DAYS} (got {args.days})")
+
+    async def show(tool: Any) -> int:
+        credential = await tool.repo.credential(args.credential)
+        _out(registration_url(tool.settings, credential, days=args.days))
+        sys.stderr.write(
+            f"Paste this URL into the LMS's dynamic registration form; it registers LMSs "
+            f"under credential {credential.name!r} for {args.days} day"
+            f"{'' if args.days == 1 else 's'}. "
+            + (
+                "Registrations are approved automatically.\n"
+                if credential.auto_approve_registrations
+                else "Approve each with `ltipro platforms approve ID`.\n"
+            )
+        )
+        return 0
+
+    return _run(_with_tool, _settings(), show)
 
 
 # -- plugins -------------------------------------------------------------------------------------
@@ -294,18 +556,23 @@ def cmd_plugins_list(args: argparse.Namespace) -> int:
 def _plugins_change(enable: bool) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         async def change(tool: Any) -> int:
-            if args.plugin not in tool.plugins.details:
+            credential = await tool.repo.credential(args.credential)
+            names = set(credential.enabled_plugins)
+            # A plugin that was enabled and is now uninstalled can still be switched off.
+            if args.plugin not in tool.plugins.details and (enable or args.plugin not in names):
                 raise UsageError(
                     f"no plugin named {args.plugin!r} is installed; installed: "
                     + ", ".join(tool.plugins.lms_names)
                 )
-            credential = await tool.repo.credential(args.credential)
-            names = set(credential.enabled_plugins)
+            state = "enabled" if enable else "disabled"
+            if (args.plugin in names) == enable:
+                _out(f"{args.plugin} is already {state} for {credential.name}.")
+                return 0
             names = names | {args.plugin} if enable else names - {args.plugin}
             await tool.repo.set_enabled_plugins(credential, names)
             _out(
-                f"{args.plugin} is now {'enabled' if enable else 'disabled'} for "
-                f"{credential.name}; enabled: {', '.join(sorted(names)) or '(none)'}"
+                f"{args.plugin} is now {state} for {credential.name}; enabled: "
+                f"{', '.join(sorted(names)) or '(none)'}"
             )
             return 0
 
@@ -314,16 +581,81 @@ def _plugins_change(enable: bool) -> Callable[[argparse.Namespace], int]:
     return command
 
 
+def _setting_pairs(pairs: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` arguments as a mapping; ``KEY=`` (nothing after ``=``) removes a value."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"give settings as KEY=VALUE (got {pair!r})")
+        if key in values:
+            raise UsageError(f"the setting {key!r} is given twice")
+        values[key] = value
+    return values
+
+
+def cmd_plugins_settings(args: argparse.Namespace) -> int:
+    from ltipro.plugin_settings import setting_values
+
+    async def show(tool: Any) -> int:
+        credential = await tool.repo.credential(args.credential)
+        rows = await setting_values(tool, credential, args.plugin, args.platform)
+        where = f"credential {credential.name!r}" + (
+            f", platform {args.platform}" if args.platform is not None else ""
+        )
+        if not rows:
+            _out(f"The plugin {args.plugin!r} declares no settings.")
+            return 0
+        _out(f"Settings of the {args.plugin} plugin for {where}:")
+        for row in rows:
+            source = {
+                "platform": f"set for platform {args.platform}",
+                "credential": "set for the credential",
+                "default": "default",
+            }[row.source]
+            _out(f"{row.spec.key}\t{row.shown()}\t{source}\t{row.spec.scope}\t{row.spec.label}")
+        return 0
+
+    return _run(_with_tool, _settings(), show)
+
+
+def cmd_plugins_set(args: argparse.Namespace) -> int:
+    from ltipro.plugin_settings import set_plugin_settings
+
+    values = _setting_pairs(args.values)
+
+    async def store(tool: Any) -> int:
+        credential = await tool.repo.credential(args.credential)
+        changed = await set_plugin_settings(
+            tool, credential, args.plugin, values, platform_id=args.platform
+        )
+        where = f"credential {credential.name!r}" + (
+            f", platform {args.platform}" if args.platform is not None else ""
+        )
+        stored = [k for k in changed if values[k] != ""]
+        removed = [k for k in changed if values[k] == ""]
+        if stored:
+            _out(f"Stored {args.plugin} settings for {where}: {', '.join(stored)}")
+        if removed:
+            _out(f"Removed {args.plugin} settings for {where}: {', '.join(removed)}")
+        return 0
+
+    return _run(_with_tool, _settings(), store)
+
+
 # -- keys and API keys ----------------------------------------------------------------------------
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """``ltipro keys rotate``: a new signing key; the previous one stays published a while."""
     from ltipro.tool import RETIRED_KEY_GRACE
 
     async def rotate(tool: Any) -> int:
         key, removed = await tool.repo.rotate_tool_key(RETIRED_KEY_GRACE)
         _out(
-            f"New signing key {key.kid}; the previous key stays published for {RETIRED_KEY_GRACE}."
+            f"New signing key {key.kid}; the previous key stays published for "
+            f"{_duration(RETIRED_KEY_GRACE)}, until tokens signed with it have expired."
         )
         if removed:
             _out("Removed keys past their grace period: " + ", ".join(removed))
@@ -332,33 +664,69 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     return _run(_with_tool, _settings(), rotate)
 
 
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minutes"
+
+
 def cmd_keys_list(args: argparse.Namespace) -> int:
+    """``ltipro keys list``: the tool's keys, newest first, and which are still published."""
+    from ltipro.storage.repository import now
+    from ltipro.tool import RETIRED_KEY_GRACE
+
     async def show(tool: Any) -> int:
-        for key in await tool.repo.tool_keys():
-            state = (
-                "signing" if key.retired_at is None else f"retired {key.retired_at:%Y-%m-%d %H:%M}"
-            )
-            _out(f"{key.kid}\t{state}\tcreated {key.created_at:%Y-%m-%d %H:%M}")
+        keys = await tool.repo.tool_keys()
+        if not keys:
+            _out("No signing key yet: run `ltipro init`.")
+        for key in keys:
+            if key.retired_at is None:
+                state = "signing"
+            else:
+                until = key.retired_at + RETIRED_KEY_GRACE
+                published = "published until" if until > now() else "unpublished since"
+                state = f"retired, {published} {until:%Y-%m-%d %H:%M} UTC"
+            _out(f"{key.kid}\t{state}\tcreated {key.created_at:%Y-%m-%d %H:%M} UTC")
         return 0
 
     return _run(_with_tool, _settings(), show)
 
 
+def _api_key_name(value: str) -> str:
+    name = value.strip()
+    if not name or len(name) > 100:
+        raise UsageError("--name must be 1 to 100 characters")
+    return name
+
+
 def cmd_api_keys_create(args: argparse.Namespace) -> int:
+    """``ltipro api-keys create``: a key for the JSON API, printed once on stdout."""
+    name = _api_key_name(args.name)
+
     async def create(tool: Any) -> int:
         credential = await tool.repo.credential(args.credential)
-        key = await tool.repo.create_api_key(credential, args.name)
+        key = await tool.repo.create_api_key(credential, name)
         _out(key)
-        sys.stderr.write("Keep this key now: it is not shown again.\n")
+        sys.stderr.write(
+            "Keep this key now: it is not shown again. Send it as `Authorization: Bearer <key>`.\n"
+        )
         return 0
 
     return _run(_with_tool, _settings(), create)
 
 
 def cmd_api_keys_revoke(args: argparse.Namespace) -> int:
+    """``ltipro api-keys revoke``: the key (or its prefix) stops working at once."""
+    given = args.key.strip()
+    # Full keys are ltp_<prefix>_<secret>; the prefix alone is what `api-keys list` shows.
+    prefix = given.split("_", 2)[1] if given.startswith("ltp_") else given
+    if not prefix:
+        raise UsageError("give the API key or its prefix (see `ltipro api-keys list`)")
+
     async def revoke(tool: Any) -> int:
         credential = await tool.repo.credential(args.credential)
-        prefix = args.key.split("_")[1] if args.key.startswith("ltp_") else args.key
         await tool.repo.revoke_api_key(credential, prefix)
         _out(f"API key {prefix} of {credential.name} is revoked.")
         return 0
@@ -367,10 +735,15 @@ def cmd_api_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_api_keys_list(args: argparse.Namespace) -> int:
+    """``ltipro api-keys list``: a credential's API keys by prefix (never the secret)."""
+
     async def show(tool: Any) -> int:
         credential = await tool.repo.credential(args.credential)
-        for row in await tool.repo.list_api_keys(credential):
-            state = "revoked" if row.revoked_at else "active"
+        rows = await tool.repo.list_api_keys(credential)
+        if not rows:
+            _out(f"No API keys for {credential.name}: `ltipro api-keys create`.")
+        for row in rows:
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
             _out(f"{row.prefix}\t{state}\t{row.name}\tcreated {row.created_at:%Y-%m-%d}")
         return 0
 
@@ -381,7 +754,7 @@ def cmd_api_keys_list(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="ltipro", description="Video meetings in LMS courses: the ltipro LTI tool."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -391,10 +764,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("serve", help="run the web server")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=int(os.environ.get("LTIPRO_PORT", "8000")))
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, help="port to listen on (default: LTIPRO_PORT or 8000)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--log-level", default="info", choices=LOG_LEVELS)
     p.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database migrations").add_subparsers(
@@ -452,6 +825,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("platform_id", type=int)
         p.add_argument("deployment_id")
         p.set_defaults(func=cmd_deployments(enabled))
+    p = plats_sub.add_parser(
+        "add-deployment", help="accept launches from one more deployment of a platform"
+    )
+    p.add_argument("platform_id", type=int)
+    p.add_argument("deployment_id")
+    p.set_defaults(func=cmd_platforms_add_deployment)
+    p = plats_sub.add_parser(
+        "register-url", help="print the URL an LMS admin pastes for LTI dynamic registration"
+    )
+    p.add_argument("--credential", required=True)
+    p.add_argument("--days", type=int, default=30, help="how long the URL stays valid (default 30)")
+    p.set_defaults(func=cmd_platforms_register_url)
 
     plugs = sub.add_parser("plugins", help="LMS plugins")
     plugs_sub = plugs.add_subparsers(dest="action", metavar="ACTION")
@@ -462,6 +847,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--credential", required=True)
         p.add_argument("plugin")
         p.set_defaults(func=_plugins_change(enable))
+    p = plugs_sub.add_parser("settings", help="show a plugin's settings for a credential")
+    p.add_argument("--credential", required=True)
+    p.add_argument("--platform", type=int, help="a platform registration's id")
+    p.add_argument("plugin")
+    p.set_defaults(func=cmd_plugins_settings)
+    p = plugs_sub.add_parser(
+        "set", help="set a plugin's settings for a credential (KEY= removes a value)"
+    )
+    p.add_argument("--credential", required=True)
+    p.add_argument("--platform", type=int, help="a platform registration's id")
+    p.add_argument("plugin")
+    p.add_argument("values", nargs="+", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_plugins_set)
 
     keys = sub.add_parser("keys", help="the tool's signing keys")
     keys_sub = keys.add_subparsers(dest="action", metavar="ACTION")
@@ -488,18 +886,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 USER_ERRORS = (
     UsageError,
+    PluginSettingError,
     SettingsError,
     NotFound,
     Conflict,
     PluginError,
     DatabaseURLError,
     OptionError,
+    SecretKeyMismatch,
 )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``ltipro`` command; the exit status: 0 done, 2 a mistake to correct."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a mistake argparse has reported
+        return exc.code if isinstance(exc.code, int) else 0
     try:
         return int(args.func(args))
     except USER_ERRORS as exc:

@@ -30,6 +30,10 @@ def derive_key(secret_key: str, purpose: str, length: int = 32) -> bytes:
     ).derive(secret_key.encode())
 
 
+class SecretKeyMismatch(ValueError):
+    """A stored secret was encrypted with another ``LTIPRO_SECRET_KEY`` than the one set."""
+
+
 class SecretBox:
     """Encrypts secrets (shared secrets, private keys, client secrets) for the database."""
 
@@ -45,7 +49,7 @@ class SecretBox:
         try:
             return self._fernet.decrypt(stored[len(ENCRYPTED_PREFIX) :].encode()).decode()
         except InvalidToken:
-            raise ValueError(
+            raise SecretKeyMismatch(
                 "a stored secret cannot be decrypted: LTIPRO_SECRET_KEY is not the key it "
                 "was encrypted with"
             ) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import jwt
@@ -21,7 +21,12 @@ from starlette.routing import BaseRoute, Route
 
 from ltipro.extension import ExampleLaunch
 from ltipro.plugins import Plugins
-from ltipro.simulator.platform import PlatformError, SimulatedPlatform, example_claims
+from ltipro.simulator.platform import (
+    PlatformError,
+    RegistrationRefused,
+    SimulatedPlatform,
+    example_claims,
+)
 from ltipro.web.templating import make_environment
 
 STORAGE_FRAME = "post_message_forwarding"
@@ -36,6 +41,8 @@ class Simulator:
     tool_jwks_url: str
     http: httpx.AsyncClient | None = None
     base_path: str = "/simulator"
+    # The tool's dynamic-registration URL, offered on the simulator's page when known.
+    tool_registration_url: str | None = None
     _examples: list[ExampleLaunch] = field(default_factory=list)
 
     def examples(self) -> list[ExampleLaunch]:
@@ -82,6 +89,7 @@ async def index(request: Request) -> Response:
         simulator=simulator,
         by_lms=by_lms,
         titles={name: simulator.plugins.title(name) for name in by_lms},
+        registration_url=await _suggested_registration_url(request, simulator),
     )
 
 
@@ -183,9 +191,88 @@ async def deep_link_return(request: Request) -> Response:
     )
 
 
+# -- dynamic registration -----------------------------------------------------------------
+
+
+async def _suggested_registration_url(request: Request, simulator: Simulator) -> str:
+    """The tool's registration URL to offer: the one given, or in development mode the
+    one for the simulator's own credential (an admin would paste it from the tool)."""
+    if simulator.tool_registration_url:
+        return simulator.tool_registration_url
+    tool = getattr(request.app.state, "tool", None)
+    if tool is None:
+        return ""
+    from ltipro.lti.registration import registration_url
+    from ltipro.simulator.setup import CREDENTIAL
+
+    credential = await tool.repo.find_credential(CREDENTIAL)
+    return registration_url(tool.settings, credential, days=1) if credential else ""
+
+
+def _with_query(url: str, extra: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in extra]
+    return urlunsplit(parts._replace(query=urlencode([*query, *extra.items()])))
+
+
+async def openid_configuration(request: Request) -> Response:
+    """The platform's OpenID configuration (LTI Dynamic Registration)."""
+    return JSONResponse(simulator_of(request).platform.openid_configuration())
+
+
+async def registrations(request: Request) -> Response:
+    """The platform's registration endpoint: a tool posts its client metadata here."""
+    simulator = simulator_of(request)
+    try:
+        metadata: Any = await request.json()
+    except ValueError:
+        metadata = None
+    try:
+        answer = simulator.platform.register_tool(request.headers.get("authorization"), metadata)
+    except RegistrationRefused as exc:
+        headers = {"WWW-Authenticate": f'Bearer error="{exc.error}"'} if exc.status == 401 else {}
+        return JSONResponse(
+            {"error": exc.error, "error_description": exc.description},
+            status_code=exc.status,
+            headers=headers,
+        )
+    return JSONResponse(answer, status_code=201)
+
+
+async def register(request: Request) -> Response:
+    """The LMS admin's "register a tool by URL": open the tool's registration page in a
+    frame, with the platform's configuration URL and a fresh registration token."""
+    simulator = simulator_of(request)
+    form = await request.form() if request.method == "POST" else request.query_params
+    url = str(form.get("registration_url") or "").strip()
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.netloc)
+    except ValueError:
+        valid = False
+    if not valid:
+        return _render(
+            request,
+            "simulator/error.html",
+            status_code=400,
+            message="Paste the tool's registration URL (an http:// or https:// address).",
+        )
+    frame_url = _with_query(
+        url,
+        {
+            "openid_configuration": simulator.url("/.well-known/openid-configuration"),
+            "registration_token": simulator.platform.issue_registration_token(),
+        },
+    )
+    return _render(request, "simulator/register.html", simulator=simulator, frame_url=frame_url)
+
+
 def simulator_routes() -> list[BaseRoute]:
     return [
         Route("/", index, methods=["GET"]),
+        Route("/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
+        Route("/registrations", registrations, methods=["POST"]),
+        Route("/register", register, methods=["GET", "POST"]),
         Route("/launch", launch, methods=["POST"]),
         Route("/auth", auth, methods=["GET", "POST"]),
         Route("/jwks.json", jwks, methods=["GET"]),

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_BODY, Client
@@ -25,10 +25,37 @@ from ltipro.extension import ExampleLaunch
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
+TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
+REGISTRABLE_MESSAGES = ("LtiResourceLinkRequest", "LtiDeepLinkingRequest")
 
 
 class PlatformError(ValueError):
     """An authentication request the platform refuses (as a real LMS would)."""
+
+
+class RegistrationRefused(PlatformError):
+    """A dynamic registration the platform refuses, as OpenID Connect registration errors go.
+
+    ``error`` is the OAuth error code (``invalid_token``, ``invalid_client_metadata``,
+    ``invalid_redirect_uri``), ``status`` the HTTP status of the answer.
+    """
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ToolRegistration:
+    """A tool that registered itself with the platform (LTI Dynamic Registration)."""
+
+    client_id: str
+    deployment_id: str
+    client_name: str
+    metadata: dict[str, Any]
 
 
 @dataclass
@@ -46,11 +73,17 @@ class SimulatedPlatform:
     hint_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     lti11_key: str | None = None
     lti11_secret: str | None = None
+    # What the platform says of itself in its OpenID configuration.
+    product_family_code: str = "ltipro-simulator"
+    placements: tuple[str, ...] = ("course_navigation",)
+    registrations: list[ToolRegistration] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.private_key:
             self.kid, self.private_key, self.public_jwk = generate_rsa_key()
         self._hints = Signer(self.hint_secret, "simulator-login-hint")
+        self._registration_tokens = Signer(self.hint_secret, "simulator-registration-token")
+        self._spent_registration_tokens: set[str] = set()
 
     # -- keys --------------------------------------------------------------------------
 
@@ -166,6 +199,87 @@ class SimulatedPlatform:
         claims[DL_CLAIM + "deep_linking_settings"] = settings
         return claims
 
+    # -- dynamic registration ----------------------------------------------------------------
+
+    def openid_configuration(self) -> dict[str, Any]:
+        """The platform's OpenID configuration, as LMSs publish it for dynamic registration."""
+        base = self.issuer.rstrip("/")
+        resource_link: dict[str, Any] = {"type": "LtiResourceLinkRequest"}
+        if self.placements:
+            resource_link["placements"] = list(self.placements)
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": base + "/auth",
+            "token_endpoint": base + "/token",
+            "jwks_uri": base + "/jwks.json",
+            "registration_endpoint": base + "/registrations",
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid"],
+            "response_types_supported": ["id_token"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+            "claims_supported": [
+                "iss",
+                "sub",
+                "aud",
+                "name",
+                "given_name",
+                "family_name",
+                "email",
+            ],
+            PLATFORM_CONFIGURATION: {
+                "product_family_code": self.product_family_code,
+                "version": "1.0",
+                "messages_supported": [resource_link, {"type": "LtiDeepLinkingRequest"}],
+            },
+        }
+
+    def issue_registration_token(self, lifetime: int = 3600) -> str:
+        """A single-use token allowing one tool to register (the ``registration_token``)."""
+        return self._registration_tokens.sign({"jti": secrets.token_urlsafe(12)}, lifetime)
+
+    def register_tool(self, authorization: str | None, metadata: Any) -> dict[str, Any]:
+        """Answer a tool's registration request: check it, record it, hand out a client id.
+
+        ``authorization`` is the request's ``Authorization`` header. The platform then
+        launches the newly registered tool (its client id, deployment and URLs), as an
+        LMS would after an administrator installed a tool by dynamic registration.
+        """
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise RegistrationRefused(
+                "invalid_token", "A registration token is required (Authorization: Bearer).", 401
+            )
+        try:
+            body = self._registration_tokens.verify(token.strip())
+        except ValueError as exc:
+            raise RegistrationRefused(
+                "invalid_token", f"The registration token is not valid ({exc}).", 401
+            ) from exc
+        token_id = str(body.get("jti"))
+        if token_id in self._spent_registration_tokens:
+            raise RegistrationRefused(
+                "invalid_token", "The registration token was already used.", 401
+            )
+        tool = _check_tool_metadata(metadata)
+        self._spent_registration_tokens.add(token_id)
+        registration = ToolRegistration(
+            client_id="dynamic-" + secrets.token_hex(6),
+            deployment_id="dynamic-deployment-" + secrets.token_hex(4),
+            client_name=str(metadata["client_name"]),
+            metadata=copy.deepcopy(metadata),
+        )
+        self.registrations.append(registration)
+        self.client_id = registration.client_id
+        self.deployment_id = registration.deployment_id
+        self.tool_login_url = str(metadata["initiate_login_uri"])
+        self.tool_launch_url = str(tool.get("target_link_uri") or metadata["redirect_uris"][0])
+        answer = copy.deepcopy(metadata)
+        answer["client_id"] = registration.client_id
+        answer[TOOL_CONFIGURATION] = {**tool, "deployment_id": registration.deployment_id}
+        return answer
+
     # -- LTI 1.1 --------------------------------------------------------------------------
 
     def lti11_form(
@@ -204,6 +318,84 @@ class SimulatedPlatform:
         from urllib.parse import parse_qsl
 
         return dict(parse_qsl(body or "", keep_blank_values=True))
+
+
+def _absolute_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _on_domain(url: str, domain: str) -> bool:
+    # The tool's domain may or may not name its port.
+    parts = urlsplit(url)
+    domain = domain.lower()
+    return parts.netloc.lower() == domain or (parts.hostname or "") == domain
+
+
+def _check_tool_metadata(metadata: Any) -> dict[str, Any]:
+    """The tool configuration of a registration request, checked as LMSs check it."""
+
+    def refuse(description: str, error: str = "invalid_client_metadata") -> RegistrationRefused:
+        return RegistrationRefused(error, description)
+
+    if not isinstance(metadata, dict):
+        raise refuse("The registration must be a JSON object.")
+    if metadata.get("application_type", "web") != "web":
+        raise refuse("application_type must be web.")
+    response_types = metadata.get("response_types")
+    if not isinstance(response_types, list) or "id_token" not in response_types:
+        raise refuse("response_types must include id_token.")
+    grants = metadata.get("grant_types") or []
+    if not isinstance(grants, list) or not {"implicit", "client_credentials"} <= set(grants):
+        raise refuse("grant_types must include implicit and client_credentials.")
+    if metadata.get("token_endpoint_auth_method") != "private_key_jwt":
+        raise refuse("token_endpoint_auth_method must be private_key_jwt.")
+    if not isinstance(metadata.get("client_name"), str) or not metadata["client_name"].strip():
+        raise refuse("client_name is required.")
+    for name in ("initiate_login_uri", "jwks_uri"):
+        if not _absolute_url(metadata.get(name)):
+            raise refuse(f"{name} must be an absolute URL.")
+    redirect_uris = metadata.get("redirect_uris")
+    if (
+        not isinstance(redirect_uris, list)
+        or not redirect_uris
+        or not all(_absolute_url(u) for u in redirect_uris)
+    ):
+        raise refuse("redirect_uris must list absolute URLs.", "invalid_redirect_uri")
+    tool = metadata.get(TOOL_CONFIGURATION)
+    if not isinstance(tool, dict):
+        raise refuse(f"{TOOL_CONFIGURATION} is required.")
+    domain = tool.get("domain")
+    if not isinstance(domain, str) or not domain.strip():
+        raise refuse("The tool configuration must name the tool's domain.")
+    target = tool.get("target_link_uri")
+    if target is not None and not _absolute_url(target):
+        raise refuse("target_link_uri must be an absolute URL.")
+    messages = tool.get("messages", [])
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise refuse("messages must be a list of objects.")
+    for message in messages:
+        if message.get("type") not in REGISTRABLE_MESSAGES:
+            raise refuse(f"The platform does not offer {message.get('type')!r} messages.")
+        if message.get("target_link_uri") is not None and not _absolute_url(
+            message["target_link_uri"]
+        ):
+            raise refuse("A message's target_link_uri must be an absolute URL.")
+    claims = tool.get("claims", [])
+    if not isinstance(claims, list) or not all(isinstance(c, str) for c in claims):
+        raise refuse("claims must be a list of claim names.")
+    for url in redirect_uris:
+        if not _on_domain(url, domain):
+            raise refuse(f"{url} is not on the tool's domain {domain}.", "invalid_redirect_uri")
+    for url in (metadata["initiate_login_uri"], target):
+        if url is not None and not _on_domain(url, domain):
+            raise refuse(f"{url} is not on the tool's domain {domain}.")
+    return dict(tool)
 
 
 def example_claims(example: ExampleLaunch, **overrides: Any) -> dict[str, Any]:

@@ -17,8 +17,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from ltipro.lti.errors import LaunchError
 from ltipro.plugins import Plugins
 from ltipro.settings import Settings
+from ltipro.storage.store import StoreUnavailable
 from ltipro.tool import Tool
-from ltipro.web import api, lti
+from ltipro.web import api, lti, registration
 from ltipro.web.security import SecurityHeaders, allow_framing_by
 from ltipro.web.templating import make_environment, render
 
@@ -51,6 +52,45 @@ async def launch_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+# How long a browser or an LMS should wait before trying again when the store is down.
+STORE_RETRY_AFTER = "30"
+
+
+async def store_unavailable(request: Request, exc: Exception) -> Response:
+    """The state and session store (Redis or the database) is down: a 503, never a 500.
+
+    A launch cannot be checked for replay without the store, so it is refused rather
+    than let through; the user is told to try again and the refusal is logged.
+    """
+    log.error("the protocol store is unavailable: %s", exc)
+    error = LaunchError(
+        "store_unavailable",
+        "The tool is briefly unavailable. Please try again in a minute.",
+        status=503,
+        hint=(
+            "The tool cannot reach its session store: check the Redis server named in "
+            "LTIPRO_REDIS_URL (or the database when no Redis is configured)."
+        ),
+    )
+    headers = {"Retry-After": STORE_RETRY_AFTER}
+    if request.url.path.startswith("/api/"):
+        return JSONResponse(
+            {"error": error.code, "message": error.message}, status_code=503, headers=headers
+        )
+    if request.url.path.startswith("/lti/"):
+        response = await lti.launch_refused(request, error)
+    else:
+        response = render(
+            request,
+            "lti/error.html",
+            {"error": error, "custom_message": "", "sign_in_url": "", "relaunch_url": None},
+            status_code=503,
+        )
+        allow_framing_by(request, ())
+    response.headers.update(headers)
+    return response
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith("/api/"):
@@ -69,6 +109,7 @@ def core_routes() -> list[BaseRoute]:
         Route("/lti/login", lti.login, methods=["GET", "POST"]),
         Route("/lti/launch", lti.launch, methods=["POST"]),
         Route("/lti/deep-link", lti.deep_link_response, methods=["POST"]),
+        Route("/lti/register", registration.register, methods=["GET"]),
         Route("/.well-known/jwks.json", lti.jwks, methods=["GET"]),
         Route("/api/v1/me", api.me, methods=["GET"]),
         Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
@@ -108,7 +149,11 @@ def create_app(settings: Settings | None = None, *, tool: Tool | None = None) ->
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={LaunchError: launch_error, HTTPException: http_error},
+        exception_handlers={
+            LaunchError: launch_error,
+            HTTPException: http_error,
+            StoreUnavailable: store_unavailable,
+        },
     )
     app.state.templates = make_environment(settings.instance)
     app.state.settings = settings

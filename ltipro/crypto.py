@@ -7,6 +7,7 @@ so a token signed for one purpose can never pass as another.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -109,6 +110,16 @@ def generate_rsa_key() -> tuple[str, str, dict[str, Any]]:
     kid = secrets.token_urlsafe(12)
     jwk.update({"kid": kid, "alg": "RS256", "use": "sig"})
     return kid, pem, jwk
+
+
+@functools.lru_cache(maxsize=32)
+def private_key_object(pem: str) -> Any:
+    """A PEM private key, parsed once.
+
+    Parsing checks the RSA key's consistency, which costs tens of milliseconds: far more
+    than signing with it, so every signer goes through this cache.
+    """
+    return serialization.load_pem_private_key(pem.encode(), password=None)
 
 
 def hash_api_secret(secret: str) -> str:

@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit
 import jwt
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_BODY, Client
 
-from ltipro.crypto import Signer, generate_rsa_key
+from ltipro.crypto import Signer, generate_rsa_key, private_key_object
 from ltipro.extension import ExampleLaunch
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -177,7 +177,10 @@ class SimulatedPlatform:
         """A signed ``id_token``. ``raw`` signs ``claims`` exactly as given (tests)."""
         body = dict(claims) if raw else self.full_claims(claims, nonce)
         header = {"kid": self.kid, **(headers or {})}
-        return jwt.encode(body, key or self.private_key, algorithm=algorithm, headers=header)
+        signing_key: Any = (
+            private_key_object(key or self.private_key) if algorithm.startswith("RS") else key
+        )
+        return jwt.encode(body, signing_key, algorithm=algorithm, headers=header)
 
     # -- deep linking -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from ltipro.crypto import private_key_object
 from ltipro.launch import LaunchResult, complete_launch
 from ltipro.lti.errors import LaunchError
 from ltipro.lti.launch11 import is_lti11, validate_launch11
@@ -283,7 +284,9 @@ async def deep_link_response(request: Request) -> Response:
     }
     if settings.get("data") is not None:
         claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"] = settings["data"]
-    token = jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
+    token = jwt.encode(
+        claims, private_key_object(key.private_key), algorithm="RS256", headers={"kid": key.kid}
+    )
     response = render(
         request,
         "lti/deep_link_return.html",

@@ -12,8 +12,11 @@ Two kinds of hooks:
   ``calendar_delete_event``). The plugin does not need to check which LMS it is.
 
 Any hook may return a value, a callable or an awaitable; the core resolves each with
-:func:`ltipro.utils.await_me_maybe`. None uses ``firstresult``: the core collects every
-answer and takes them in order (the last-registered plugin first, built-in plugins last).
+:func:`ltipro.utils.await_me_maybe`. The hooks the core reads from synchronous code, at
+start-up or in the simulator (``lms_details``, ``example_launches``, ``plugin_routes``,
+``plugin_migrations``), take a value or a callable only. None uses ``firstresult``: the
+core collects every answer and takes them in order (the last-registered plugin first,
+built-in plugins last).
 
 Every hook is documented with its full signature in ``docs/plugins.md``.
 """

@@ -7,7 +7,9 @@ plugin is registered the same way (through its hooks, nothing special). The
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import logging
 from collections.abc import Iterable, Sequence
 from importlib.metadata import entry_points
@@ -38,24 +40,21 @@ class Plugins:
         self.pm = pm
         self.details: dict[str, LmsDetails] = {}
         self._subset_callers: dict[tuple[str, str], Any] = {}
-        for name, plugin in pm.list_name_plugin():
-            if name is None:
+        for impl in pm.hook.lms_details.get_hookimpls():
+            detail = _value_now(impl.function(), impl.plugin_name, "lms_details")
+            if detail is None:
                 continue
-            answers = [
-                a
-                for a in pm.subset_hook_caller(
-                    "lms_details", remove_plugins=[p for p in pm.get_plugins() if p is not plugin]
-                )()
-                if a is not None
-            ]
-            if answers:
-                detail = answers[0]
-                if detail.name != name:
-                    raise PluginError(
-                        f"plugin {name!r} describes itself as {detail.name!r}: the entry point "
-                        "name and LmsDetails.name must be the same"
-                    )
-                self.details[name] = detail
+            if not isinstance(detail, LmsDetails):
+                raise PluginError(
+                    f"the plugin {impl.plugin_name!r} returned {type(detail).__name__} from "
+                    "lms_details: it must return an ltipro.extension.LmsDetails"
+                )
+            if detail.name != impl.plugin_name:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} describes itself as {detail.name!r}: the "
+                    "entry point name and LmsDetails.name must be the same"
+                )
+            self.details[impl.plugin_name] = detail
 
     @classmethod
     def load(
@@ -82,12 +81,13 @@ class Plugins:
                 plugin = ep.load()
             except Exception as exc:
                 raise PluginError(
-                    f"the plugin {ep.name!r} ({ep.value}) failed to import: {exc}"
+                    f"the plugin {ep.name!r} ({ep.value}) failed to import: "
+                    f"{type(exc).__name__}: {exc}"
                 ) from exc
-            pm.register(plugin, name=ep.name)
+            _register(pm, plugin, ep.name)
             found.add(ep.name)
         for name, plugin in extra:
-            pm.register(plugin, name=name)
+            _register(pm, plugin, name)
             found.add(name)
         if wanted is not None:
             unknown = wanted - found - set(DEFAULT_PLUGINS)
@@ -96,10 +96,7 @@ class Plugins:
                     "LTIPRO_PLUGINS names plugins that are not installed: "
                     + ", ".join(sorted(unknown))
                 )
-        try:
-            pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(f"a plugin implements a hook that does not exist: {exc}") from exc
+        _check_hook_names(pm)
         return cls(pm)
 
     # -- what is loaded -------------------------------------------------------------------
@@ -118,11 +115,25 @@ class Plugins:
         return detail.title if detail else lms
 
     def register(self, plugin: Any, name: str) -> None:
-        """Register a plugin after loading (tests); unregister it with :meth:`unregister`."""
-        self.pm.register(plugin, name=name)
-        self.__init__(self.pm)  # type: ignore[misc]
+        """Register a plugin after loading (tests); unregister it with :meth:`unregister`.
+
+        The plugin is checked as at load time: a hook name that does not exist, or an
+        ``lms_details`` that names another plugin, raises :class:`PluginError` and leaves
+        the loaded plugins as they were.
+        """
+        _register(self.pm, plugin, name)
+        try:
+            _check_hook_names(self.pm)
+            self.__init__(self.pm)  # type: ignore[misc]
+        except PluginError:
+            self.pm.unregister(name=name)
+            self.__init__(self.pm)  # type: ignore[misc]
+            raise
 
     def unregister(self, name: str) -> None:
+        """Remove a plugin registered with :meth:`register` (or loaded)."""
+        if self.pm.get_plugin(name) is None:
+            raise PluginError(f"no plugin named {name!r} is loaded")
         self.pm.unregister(name=name)
         self.__init__(self.pm)  # type: ignore[misc]
 
@@ -182,14 +193,85 @@ class Plugins:
             )
         return await gather_hook_results(caller(**kwargs))
 
-    def broadcast_sync(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call a synchronous broadcast hook, with each answer's plugin name."""
+    async def broadcast_named(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a broadcast hook on every loaded plugin; each answer with its plugin's name.
+
+        Answers come in call order (the last-registered plugin first) and ``None``
+        answers are dropped. Used where the core must know who said what, as for the
+        settings each plugin declares.
+        """
         out = []
-        for name, plugin in self.pm.list_name_plugin():
-            impl = getattr(plugin, hook, None)
-            if impl is None or not hasattr(impl, f"{hookspecs.PROJECT}_impl"):
-                continue
-            value = impl(**kwargs)
+        for impl in self._impls(hook):
+            value = await await_me_maybe(impl.function(*[kwargs[a] for a in impl.argnames]))
             if value is not None:
-                out.append((name, value))
+                out.append((impl.plugin_name, value))
         return out
+
+    def broadcast_sync(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a broadcast hook from synchronous code, with each answer's plugin name.
+
+        The app's routes and the migrations are assembled before any event loop runs and
+        the simulator lists examples synchronously, so these hooks may return a value or
+        a callable, but not an awaitable.
+        """
+        out = []
+        for impl in self._impls(hook):
+            value = _value_now(
+                impl.function(*[kwargs[a] for a in impl.argnames]), impl.plugin_name, hook
+            )
+            if value is not None:
+                out.append((impl.plugin_name, value))
+        return out
+
+    def _impls(self, hook: str) -> list[Any]:
+        """A hook's implementations in the order pluggy calls them (wrappers aside)."""
+        impls = getattr(self.pm.hook, hook).get_hookimpls()
+        return [i for i in reversed(impls) if not (i.wrapper or i.hookwrapper)]
+
+
+def _value_now(value: Any, plugin: str, hook: str) -> Any:
+    """Resolve an answer without an event loop: call a callable, refuse an awaitable."""
+    if callable(value) and not inspect.isclass(value):
+        value = value()
+    if inspect.isawaitable(value):
+        if inspect.iscoroutine(value):
+            value.close()  # never awaited: close it so Python does not warn about it
+        raise PluginError(
+            f"the plugin {plugin!r} answered {hook} with an awaitable, but the core reads "
+            f"{hook} from synchronous code: return the value itself (a plain function, "
+            "not async)"
+        )
+    return value
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    """Register one plugin, turning pluggy's complaints into a :class:`PluginError`."""
+    if pm.has_plugin(name):
+        raise PluginError(f"two plugins are named {name!r}: plugin names must be unique")
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        # A hook with arguments its specification does not have.
+        raise PluginError(f"the plugin {name!r} does not match the ltipro hooks: {exc}") from exc
+    except ValueError as exc:
+        raise PluginError(f"the plugin {name!r} cannot be registered: {exc}") from exc
+
+
+def _check_hook_names(pm: pluggy.PluginManager) -> None:
+    """Fail loudly on a ``hookimpl`` whose name is not a hook (a typo never goes unnoticed)."""
+    known = hookspecs.hook_names()
+    for hook in list(vars(pm.hook)):
+        if hook.startswith("_"):
+            continue
+        caller = getattr(pm.hook, hook)
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            close = difflib.get_close_matches(hook, known, n=1)
+            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+            raise PluginError(
+                f"the plugin {impl.plugin_name!r} implements {hook!r}, which is not an "
+                f"ltipro hook{suggestion}; the hooks are listed in docs/plugins.md"
+            )

@@ -574,3 +574,42 @@ class Repository:
                         value=value,
                     )
                 )
+
+    async def stored_plugin_settings(
+        self, credential_id: int, plugin: str, platform_id: int | None = None
+    ) -> dict[str, Any]:
+        """The values stored at exactly one level: the credential's, or one platform's."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(plugin_settings.c.key, plugin_settings.c.value).where(
+                        and_(
+                            plugin_settings.c.credential_id == credential_id,
+                            plugin_settings.c.plugin == plugin,
+                            plugin_settings.c.platform_id.is_(None)
+                            if platform_id is None
+                            else plugin_settings.c.platform_id == platform_id,
+                        )
+                    )
+                )
+            ).all()
+        return {row.key: row.value for row in rows}
+
+    async def delete_plugin_setting(
+        self, credential_id: int, plugin: str, key: str, platform_id: int | None = None
+    ) -> bool:
+        """Remove one stored value; ``False`` when none was stored."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(plugin_settings).where(
+                    and_(
+                        plugin_settings.c.credential_id == credential_id,
+                        plugin_settings.c.plugin == plugin,
+                        plugin_settings.c.key == key,
+                        plugin_settings.c.platform_id.is_(None)
+                        if platform_id is None
+                        else plugin_settings.c.platform_id == platform_id,
+                    )
+                )
+            )
+        return bool(result.rowcount)

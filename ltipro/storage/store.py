@@ -17,7 +17,12 @@ from ltipro.storage.schema import protocol_state
 
 
 class StoreUnavailable(RuntimeError):
-    """The store cannot be reached; the request fails cleanly rather than guess."""
+    """The store cannot be reached; the request fails cleanly rather than guess.
+
+    The web app answers it with HTTP 503 and ``Retry-After`` (``ltipro.web.app``): a
+    launch is refused with the code ``store_unavailable`` and logged, never let through
+    without its single-use checks; the JSON API answers ``{"error": "store_unavailable"}``.
+    """
 
 
 class ProtocolStore(Protocol):

@@ -38,9 +38,8 @@ class LaunchResult:
         return self.session.identity
 
 
-async def enabled_lms(tool: Tool, message: LaunchMessage, credential: Credential) -> str:
-    """The LMS of the launch, refused when the credential has its plugin turned off."""
-    lms = await tool.plugins.identify(message)
+async def check_enabled(tool: Tool, lms: str, credential: Credential) -> None:
+    """Refuse the launch when the credential has the LMS's plugin turned off."""
     if lms not in credential.enabled_plugins:
         title = tool.plugins.title(lms)
         raise LaunchError(
@@ -52,7 +51,6 @@ async def enabled_lms(tool: Tool, message: LaunchMessage, credential: Credential
                 f"`ltipro plugins enable --credential {credential.name} {lms}`."
             ),
         )
-    return lms
 
 
 async def build_context(tool: Tool, lms: str, message: LaunchMessage) -> LaunchContext:
@@ -87,9 +85,14 @@ async def complete_launch(
     platform_id: int | None,
 ) -> LaunchResult:
     """Everything after validation; raises :class:`LaunchError` to refuse."""
-    lms = await enabled_lms(tool, message, credential)
-    context = await build_context(tool, lms, message)
-    identity = apply_options(context, credential.options, tool.plugins.details.get(lms))
+    lms = await tool.plugins.identify(message)
+    try:
+        await check_enabled(tool, lms, credential)
+        context = await build_context(tool, lms, message)
+        identity = apply_options(context, credential.options, tool.plugins.details.get(lms))
+    except LaunchError as error:
+        error.lms = error.lms or lms
+        raise
     if context.course is not None:
         await tool.repo.record_course(
             credential.id,

@@ -406,7 +406,9 @@ async def test_launch_from_an_lms_whose_plugin_is_disabled_is_refused_and_logged
         assert 'data-error-code="plugin_disabled"' in page.text
         assert "Launches from Test LMS are turned off" in page.text
         log = await harness.tool.repo.recent_launches()
-        assert [(r.outcome, r.code) for r in log] == [("refused", "plugin_disabled")]
+        assert [(r.outcome, r.code, r.lms) for r in log] == [
+            ("refused", "plugin_disabled", "testlms")
+        ]
         assert "Test LMS" in log[0].message
         assert "'testlms' plugin is not enabled for credential 'test'" in log[0].message
         assert log[0].credential_id == harness.credential.id

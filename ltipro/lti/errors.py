@@ -8,8 +8,9 @@ class LaunchError(Exception):
 
     ``code`` is a short stable reason recorded in the launch log (``unknown_deployment``,
     ``bad_signature``, ...); ``message`` is shown to the user and the admin; ``status`` is
-    the HTTP status of the error page (always a 4xx: the LMS or the browser sent
-    something wrong). ``hint`` says what the LMS admin should change, where known.
+    the HTTP status of the error page (a 4xx: the LMS or the browser sent something
+    wrong; 503 only when a shared store is down). ``hint`` says what the LMS admin should
+    change, where known; ``lms`` names the LMS once the launch's plugin is known.
     """
 
     def __init__(
@@ -20,6 +21,7 @@ class LaunchError(Exception):
         status: int = 400,
         hint: str = "",
         relaunch: dict[str, str] | None = None,
+        lms: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -28,6 +30,7 @@ class LaunchError(Exception):
         self.hint = hint
         # Login parameters to start the launch again in a new window, where that helps.
         self.relaunch = relaunch
+        self.lms = lms
 
     def __repr__(self) -> str:
         return f"LaunchError({self.code!r}, {self.message!r})"

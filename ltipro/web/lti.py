@@ -109,7 +109,7 @@ async def launch_refused(
             outcome="refused",
             code=error.code,
             message=error.message + (f" ({error.hint})" if error.hint else ""),
-            lms=entry.get("lms"),
+            lms=error.lms or entry.get("lms"),
             credential_id=credential.id if credential else None,
             lti_version=entry.get("lti_version"),
             issuer=entry.get("issuer"),

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
+from urllib.parse import unquote
 
 from ltipro.context import LTI13, CourseIdentifiers, LaunchContext, LaunchMessage
 from ltipro.lti.errors import LaunchError
@@ -244,3 +245,130 @@ def standard_launch_context(
 def with_username(context: LaunchContext, username: str | None) -> LaunchContext:
     """The same context with the LMS login name set, where the LMS sent one."""
     return replace(context, username=username) if username else context
+
+
+# -- what LMS plugins share ---------------------------------------------------------------
+
+AGS_ENDPOINT = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+NRPS_SERVICE = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+GROUPS_SERVICE = "https://purl.imsglobal.org/spec/lti-gs/claim/groupsservice"
+
+
+def custom_value(message: LaunchMessage, *names: str) -> str | None:
+    """The first of the custom parameters ``names`` that carries a real value.
+
+    Names are given without the ``custom_`` prefix and work for both LTI versions;
+    unresolved substitution variables (``$Canvas.course.id``, ``@X@course.id@X@``) and
+    values that are not plain text or numbers count as absent.
+    """
+    return first_present(*(custom_scalar(message, name) for name in names))
+
+
+def custom_scalar(message: LaunchMessage, name: str) -> str | None:
+    """One custom parameter as text, or ``None`` when absent or not a plain value.
+
+    An LTI 1.3 custom claim may hold any JSON; an object or a list where a value belongs
+    is treated as absent rather than read as its Python text.
+    """
+    if message.version == LTI13:
+        raw = _mapping(message.claim("custom")).get(name)
+        if raw is None or isinstance(raw, (dict, list)):
+            return None
+    return message.custom.get(name)
+
+
+def id_history(*values: object) -> tuple[str, ...]:
+    """Context ids from course-copy history values, in order, without repeats.
+
+    Each value is what ``$Context.id.history`` (or an LMS's own variant) expands to: a
+    comma-separated list of URL-encoded context ids, newest first. Missing and
+    unresolved values are skipped.
+    """
+    seen: dict[str, None] = {}
+    for value in values:
+        if missing(value) or not isinstance(value, (str, int)):
+            continue
+        for part in str(value).split(","):
+            item = unquote(part.strip())
+            if item and not missing(item):
+                seen.setdefault(item, None)
+    return tuple(seen)
+
+
+def extension_roles(message: LaunchMessage) -> tuple[str, ...]:
+    """LTI 1.1 ``ext_roles``: the full role URNs some LMSs send next to ``roles``."""
+    if message.version == LTI13:
+        return ()
+    text = message.claims.get("ext_roles")
+    if not isinstance(text, str):
+        return ()
+    return tuple(r.strip() for r in text.split(",") if r.strip())
+
+
+def raw_roles_with_extensions(message: LaunchMessage) -> tuple[str, ...]:
+    """The roles as sent, followed by the ``ext_roles`` entries not already among them."""
+    roles = raw_roles(message)
+    extra = [r for r in extension_roles(message) if r not in roles]
+    return (*roles, *extra)
+
+
+def with_roles(context: LaunchContext, raw: Iterable[str]) -> LaunchContext:
+    """The same context with ``raw`` as the roles sent, and their readable names."""
+    sent = tuple(raw)
+    return replace(context, raw_roles=sent, roles=readable_roles(sent))
+
+
+def context_types(message: LaunchMessage) -> tuple[str, ...]:
+    """The launch's context types by their short names (``CourseSection``, ``Group``).
+
+    LTI 1.3 asks for URIs (``http://purl.imsglobal.org/vocab/lis/v2/course#CourseSection``)
+    but some LMSs send the bare name, and some a single string instead of a list.
+    """
+    if message.version == LTI13:
+        raw: Any = _mapping(message.claim("context")).get("type")
+    else:
+        raw = message.claims.get("context_type")
+    if isinstance(raw, str):
+        items = raw.split(",")
+    elif isinstance(raw, list):
+        items = [item for item in raw if isinstance(item, str)]
+    else:
+        return ()
+    names = (re.split(r"[#/:]", item.strip())[-1] for item in items)
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def service_urls(message: LaunchMessage) -> tuple[str, ...]:
+    """The URLs of the LMS's services in a launch (grades, rosters, groups, return).
+
+    LMSs put their own course keys in these paths (Blackboard's ``_122_1``, Canvas's
+    numeric course id, D2L's org unit), so they name the course when nothing else does.
+    """
+    urls: list[Any] = []
+    if message.version == LTI13:
+        ags = _mapping(message.claims.get(AGS_ENDPOINT))
+        urls += [ags.get("lineitems"), ags.get("lineitem")]
+        urls.append(_mapping(message.claims.get(NRPS_SERVICE)).get("context_memberships_url"))
+        groups = _mapping(message.claims.get(GROUPS_SERVICE))
+        urls += [groups.get("context_groups_url"), groups.get("context_group_sets_url")]
+        urls.append(_mapping(message.claim("launch_presentation")).get("return_url"))
+    else:
+        for key in (
+            "lis_outcome_service_url",
+            "ext_ims_lis_memberships_url",
+            "launch_presentation_return_url",
+        ):
+            urls.append(message.claims.get(key))
+    return tuple(url for url in urls if isinstance(url, str) and url.strip())
+
+
+def custom_parameter_key(attribute: str) -> str:
+    """The custom parameter name an LMS admin adds for an attribute an option names.
+
+    ``custom_Account Name`` and ``account_name`` both become ``account_name``: the
+    launch then carries it as ``custom_account_name``, which the options read back.
+    """
+    text = (attribute or "").strip()
+    if text.lower().startswith("custom_"):
+        text = text[len("custom_") :]
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")

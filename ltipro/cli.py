@@ -111,7 +111,7 @@ async def _check_schema(tool: Any) -> None:
 
 
 async def _with_tool(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> int:
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 
     from ltipro.tool import Tool
 
@@ -124,6 +124,9 @@ async def _with_tool(settings: Settings, action: Callable[[Any], Awaitable[int]]
         raise UsageError(
             f"the database is not ready ({_reason(exc)}): run `ltipro db upgrade`"
         ) from exc
+    except DataError as exc:
+        # Values are checked before they reach the database; this is the last line.
+        raise UsageError(f"the database refused a value: {_reason(exc)}") from exc
     finally:
         await tool.close()
 
@@ -172,6 +175,19 @@ def _check_url(
             f"{name}: {exc} (set LTIPRO_ALLOW_PRIVATE_URLS=1 for an LMS on your own network)"
         ) from None
     return value
+
+
+def platform_id(value: str) -> int:
+    """A platform id as argparse reads it: a whole number the database can hold."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a platform id is a number (got {value!r}; see `ltipro platforms list`)"
+        ) from None
+    if not 1 <= number <= 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"there is no platform with id {value}")
+    return number
 
 
 def _text(name: str, value: str, max_length: int = 255) -> str:
@@ -818,17 +834,17 @@ def build_parser() -> argparse.ArgumentParser:
         ("enable", "active", "accept launches from a platform again"),
     ):
         p = plats_sub.add_parser(action, help=text)
-        p.add_argument("platform_id", type=int)
+        p.add_argument("platform_id", type=platform_id)
         p.set_defaults(func=_set_status(status))
     for action, enabled in (("enable-deployment", True), ("disable-deployment", False)):
         p = plats_sub.add_parser(action, help=f"{action.split('-')[0]} one deployment")
-        p.add_argument("platform_id", type=int)
+        p.add_argument("platform_id", type=platform_id)
         p.add_argument("deployment_id")
         p.set_defaults(func=cmd_deployments(enabled))
     p = plats_sub.add_parser(
         "add-deployment", help="accept launches from one more deployment of a platform"
     )
-    p.add_argument("platform_id", type=int)
+    p.add_argument("platform_id", type=platform_id)
     p.add_argument("deployment_id")
     p.set_defaults(func=cmd_platforms_add_deployment)
     p = plats_sub.add_parser(
@@ -849,14 +865,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=_plugins_change(enable))
     p = plugs_sub.add_parser("settings", help="show a plugin's settings for a credential")
     p.add_argument("--credential", required=True)
-    p.add_argument("--platform", type=int, help="a platform registration's id")
+    p.add_argument("--platform", type=platform_id, help="a platform registration's id")
     p.add_argument("plugin")
     p.set_defaults(func=cmd_plugins_settings)
     p = plugs_sub.add_parser(
         "set", help="set a plugin's settings for a credential (KEY= removes a value)"
     )
     p.add_argument("--credential", required=True)
-    p.add_argument("--platform", type=int, help="a platform registration's id")
+    p.add_argument("--platform", type=platform_id, help="a platform registration's id")
     p.add_argument("plugin")
     p.add_argument("values", nargs="+", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_plugins_set)

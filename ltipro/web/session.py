@@ -6,6 +6,10 @@ from starlette.requests import Request
 
 from ltipro.lti.errors import LaunchError
 from ltipro.sessions import COOKIE_NAME, FORM_FIELD, Session
+from ltipro.storage.repository import Credential
+
+# Every API key starts with this, so a key is never mistaken for a session token.
+API_KEY_PREFIX = "ltp_"
 
 
 def bearer_token(request: Request) -> str | None:
@@ -43,3 +47,28 @@ async def require_session(request: Request, *, allow_cookie: bool | None = None)
             status=401,
         )
     return session
+
+
+async def require_api_key(request: Request) -> Credential:
+    """The credential whose API key the request carries (``Authorization: Bearer ltp_...``).
+
+    API keys serve the credential's own systems (imports, reports), not a user in a
+    launched page: ``ltipro api-keys create|revoke --credential NAME``. A missing,
+    unknown or revoked key is refused with a 401 that says which.
+    """
+    token = bearer_token(request)
+    if token is None or not token.startswith(API_KEY_PREFIX):
+        raise LaunchError(
+            "no_api_key",
+            "This endpoint needs an API key: send `Authorization: Bearer ltp_...` "
+            "(an admin creates one with `ltipro api-keys create`).",
+            status=401,
+        )
+    credential: Credential | None = await request.app.state.tool.repo.credential_for_api_key(token)
+    if credential is None:
+        raise LaunchError(
+            "invalid_api_key",
+            "The API key is not valid: it is unknown or has been revoked.",
+            status=401,
+        )
+    return credential

@@ -4,7 +4,7 @@ Two kinds of hooks:
 
 - **Broadcast hooks** are called on every loaded plugin (``lms_details``,
   ``identify_lms``, ``example_launches``, ``plugin_settings``, ``plugin_routes``,
-  ``plugin_migrations``).
+  ``plugin_migrations``, ``meetings_providers``).
 - **LMS hooks** are called only on the plugin of the LMS that sent the launch, and only
   when the credential has that plugin enabled (``launch_context``,
   ``course_identifiers``, ``custom_parameter``, ``attribute_value``,
@@ -14,7 +14,7 @@ Two kinds of hooks:
 Any hook may return a value, a callable or an awaitable; the core resolves each with
 :func:`ltipro.utils.await_me_maybe`. The hooks the core reads from synchronous code, at
 start-up or in the simulator (``lms_details``, ``example_launches``, ``plugin_routes``,
-``plugin_migrations``), take a value or a callable only. None uses ``firstresult``: the
+``plugin_migrations``, ``meetings_providers``), take a value or a callable only. None uses ``firstresult``: the
 core collects every answer and takes them in order (the last-registered plugin first,
 built-in plugins last).
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         RegistrationArtifact,
         SettingSpec,
     )
+    from ltipro.providers.base import ProviderSpec
 
 PROJECT = "ltipro"
 
@@ -195,6 +196,19 @@ def plugin_migrations() -> str | None:
 
 
 @hookspec
+def meetings_providers() -> list[ProviderSpec]:
+    """Meetings providers this plugin offers (Zoom, Jitsi, ...), with their settings.
+
+    Called once at start-up; an admin picks one provider per credential. Synchronous
+    only. Example::
+
+        @hookimpl
+        def meetings_providers():
+            return [ProviderSpec("bbb", "BigBlueButton", settings=[...], factory=make_bbb)]
+    """
+
+
+@hookspec
 async def calendar_create_event(
     course: CourseIdentifiers, event: CalendarEvent, settings: Mapping[str, Any]
 ) -> str | None:
@@ -247,6 +261,7 @@ HOOK_KINDS: dict[str, str] = {
     "plugin_settings": "broadcast",
     "plugin_routes": "broadcast",
     "plugin_migrations": "broadcast",
+    "meetings_providers": "broadcast",
     "launch_context": "lms",
     "course_identifiers": "lms",
     "custom_parameter": "lms",

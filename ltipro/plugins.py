@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "ltipro"
 GENERIC = "generic"
-DEFAULT_PLUGINS: dict[str, str] = {GENERIC: "ltipro.default_plugins.generic"}
+PROVIDERS = "providers"
+DEFAULT_PLUGINS: dict[str, str] = {
+    GENERIC: "ltipro.default_plugins.generic",
+    PROVIDERS: "ltipro.default_plugins.providers",
+}
 
 
 class PluginError(RuntimeError):

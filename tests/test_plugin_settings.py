@@ -415,7 +415,7 @@ def test_cli_removes_a_value_given_without_text(
         (["settings", "--credential", "main", "--platform", "9", "sample"],
          "there is no platform with id 9"),
         (["settings", "--credential", "main", "canvas"],
-         "no plugin named 'canvas' is loaded; loaded: generic, sample"),
+         "no plugin named 'canvas' is loaded; loaded: generic, providers, sample"),
     ],
 )  # fmt: skip
 def test_cli_refuses_bad_settings_with_a_clear_error(

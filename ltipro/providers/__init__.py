@@ -1,0 +1,1 @@
+"""Meetings providers: the services that hold the meetings a course schedules."""

@@ -156,6 +156,9 @@ def _email_attribute(key: str, value: Any) -> str:
 
 
 def _positive_int(key: str, value: Any) -> int:
+    # true is not 1, and 2.5 rows is no number of rows.
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise OptionError(f"{key} must be a whole number")
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -173,8 +176,26 @@ def _pairs(size: int) -> Any:
         for item in value:
             if not isinstance(item, (list, tuple)) or len(item) != size:
                 raise OptionError(f"each entry of {key} must have {size} parts")
-            out.append([str(part).strip() for part in item])
+            parts = [str(part).strip() for part in item]
+            # A row with a blank part would match nothing or set nothing: a mistake.
+            if not all(parts):
+                raise OptionError(f"each entry of {key} needs all {size} parts filled in")
+            out.append(parts)
         return out
+
+    return check
+
+
+def _text(max_length: int) -> Any:
+    def check(key: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise OptionError(f"{key} must be text")
+        text = value.strip()
+        if len(text) > max_length:
+            raise OptionError(f"{key} must be at most {max_length} characters")
+        return text
 
     return check
 
@@ -185,6 +206,7 @@ VALIDATORS: dict[str, Any] = {
     "timezone_origin": _choice("tool", "lms"),
     "default_timezone": _timezone,
     "approved_domains": _domains,
+    "launch_error_message": _text(2000),
     "sign_in_url": _url_or_empty,
     "students_may_host": _bool,
     "meeting_link_auto_login": _bool,
@@ -200,6 +222,7 @@ VALIDATORS: dict[str, Any] = {
     "tracking_fields": _pairs(2),
     "group_rules": _pairs(3),
     "training_link_url": _url_or_empty,
+    "training_link_text": _text(100),
     "csv_import_max_rows": _positive_int,
 }
 

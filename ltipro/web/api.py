@@ -9,6 +9,8 @@ from starlette.responses import JSONResponse, Response
 
 from ltipro import __version__
 from ltipro.sessions import Session
+from ltipro.web import config_api
+from ltipro.web import meetings as meetings_api
 from ltipro.web.session import require_session
 
 
@@ -158,3 +160,11 @@ OPENAPI: dict[str, Any] = {
 async def openapi(request: Request) -> Response:
     """``GET /api/v1/openapi.json``."""
     return JSONResponse(OPENAPI)
+
+
+# The configuration API (ltipro.web.config_api) brings its own paths and schemas.
+OPENAPI["components"]["securitySchemes"]["apiKey"] = config_api.API_KEY_SCHEME
+OPENAPI["components"]["schemas"].update(config_api.OPENAPI_SCHEMAS)
+OPENAPI["paths"].update(config_api.OPENAPI_PATHS)
+# The recordings and attendance API (ltipro.web.meetings) documents its own paths.
+OPENAPI["paths"].update(meetings_api.OPENAPI_PATHS)

@@ -206,6 +206,10 @@ def standard_launch_context(
     attributes = flat_attributes(message)
     roles = raw_roles(message)
     if message.version == LTI13:
+        custom_claim = message.claim("custom")
+        if custom_claim is not None and not isinstance(custom_claim, Mapping):
+            # LTI 1.3 defines custom as an object; anything else is not silently dropped.
+            raise LaunchError("bad_claim", "The LMS sent a custom claim that is not an object.")
         claims = message.claims
         user_id = first_present(claims.get("sub"))
         message_type = str(message.claim("message_type") or "LtiResourceLinkRequest")

@@ -363,6 +363,13 @@ async def validate_launch13(
         launch.validate_message()
     except LtiException as exc:
         raise LaunchError("bad_message", f"The launch is missing required claims: {exc}") from exc
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        # pylti1p3's validators assume every claim has its specified JSON type.
+        raise LaunchError(
+            "bad_message",
+            "The launch carries a claim in a form LTI does not allow.",
+            hint=f"Validating the id_token's claims failed: {type(exc).__name__}: {exc}",
+        ) from exc
     if message_type == "LtiResourceLinkRequest":
         link = body.get(RESOURCE_LINK)
         if not isinstance(link, dict) or not link.get("id"):

@@ -1,0 +1,7 @@
+"""The ltipro conformance suite, run against this plugin (see ltipro.testing.conformance)."""
+
+from ltipro.testing.conformance import ConformanceSuite
+
+
+class TestBlackboardConformance(ConformanceSuite):
+    plugin = "blackboard"

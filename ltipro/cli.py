@@ -557,6 +557,72 @@ def cmd_platforms_register_url(args: argparse.Namespace) -> int:
     return _run(_with_tool, _settings(), show)
 
 
+def cmd_platforms_config(args: argparse.Namespace) -> int:
+    """``ltipro platforms config --credential NAME --lms LMS``: what to paste into the LMS."""
+    from ltipro.lti.registration import MAX_LINK_DAYS
+    from ltipro.registration_artifacts import credential_artifacts
+
+    if not 1 <= args.days <= MAX_LINK_DAYS:
+        raise UsageError(f"--days must be 1 to {MAX_LINK_DAYS} (got {args.days})")
+
+    async def show(tool: Any) -> int:
+        if args.lms not in tool.plugins.details:
+            raise UsageError(
+                f"no plugin for LMS {args.lms!r} is installed; installed: "
+                + ", ".join(tool.plugins.lms_names)
+            )
+        credential = await tool.repo.credential(args.credential)
+        artifacts = await credential_artifacts(tool, credential, args.lms, days=args.days)
+        if args.json:
+            _out(
+                json.dumps(
+                    {
+                        "credential": credential.name,
+                        "lms": args.lms,
+                        "tool_url": tool.settings.base_url,
+                        "lti11_key": credential.lti11_key,
+                        "artifacts": [
+                            {
+                                "lms": a.lms,
+                                "title": a.title,
+                                "kind": a.kind,
+                                "content": a.content,
+                                "help": a.help,
+                            }
+                            for a in artifacts
+                        ],
+                    },
+                    indent=2,
+                )
+            )
+        else:
+            _out(
+                f"Installing the tool in {tool.plugins.title(args.lms)} for credential "
+                f"{credential.name!r} (tool URL {tool.settings.base_url})."
+            )
+            _out(
+                f"LTI 1.1 consumer key: {credential.lti11_key} (the shared secret is not shown)"
+                if credential.lti11_key
+                else "LTI 1.1: this credential has no consumer key, so LTI 1.1 launches "
+                "are refused."
+            )
+            for artifact in artifacts:
+                _out("")
+                _out(f"== {artifact.title} ==")
+                if artifact.help:
+                    _out(artifact.help)
+                    _out("")
+                _out(artifact.content.rstrip("\n"))
+        if args.lms not in credential.enabled_plugins:
+            _warn(
+                f"the {args.lms} plugin is not enabled for {credential.name}, so its launches "
+                f"are refused: `ltipro plugins enable --credential {credential.name} {args.lms}`"
+            )
+        return 0
+
+    return _run(_with_tool, _settings(), show)
+
+
 # -- plugins -------------------------------------------------------------------------------------
 
 
@@ -566,6 +632,37 @@ def cmd_plugins_list(args: argparse.Namespace) -> int:
     plugins = Plugins.load(_settings().plugins)
     for name in plugins.lms_names:
         _out(f"{name}\t{plugins.title(name)}")
+    return 0
+
+
+def cmd_plugins_new(args: argparse.Namespace) -> int:
+    """``ltipro plugins new NAME``: a new LMS plugin's distribution, ready to install."""
+    from ltipro import scaffold
+
+    try:
+        plugin = scaffold.plan(
+            args.name,
+            title=args.title,
+            family_code=args.family_code,
+            directory=Path(args.dir) if args.dir else None,
+        )
+        written = scaffold.create(plugin)
+    except scaffold.ScaffoldError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the plugin: {exc}") from None
+    _out(f"Created {plugin.distribution} in {plugin.directory}:")
+    for path in written:
+        _out(f"  {path.relative_to(plugin.directory)}")
+    _out("")
+    _out("Next:")
+    _out(f"  cd {plugin.directory}")
+    _out('  pip install -e ".[test]"')
+    _out("  pytest                  # the conformance suite passes as generated")
+    _out(
+        f"Then replace the example launches in {plugin.package}/examples.py with real "
+        f"{plugin.title} launches: see docs/writing-a-plugin.md in ltipro."
+    )
     return 0
 
 
@@ -853,11 +950,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--credential", required=True)
     p.add_argument("--days", type=int, default=30, help="how long the URL stays valid (default 30)")
     p.set_defaults(func=cmd_platforms_register_url)
+    p = plats_sub.add_parser(
+        "config", help="print what an LMS admin pastes into the LMS to install the tool"
+    )
+    p.add_argument("--credential", required=True)
+    p.add_argument("--lms", required=True, help="the LMS plugin: canvas, moodle, d2l, ...")
+    p.add_argument("--json", action="store_true", help="print the configuration as JSON")
+    p.add_argument(
+        "--days",
+        type=int,
+        default=30,
+        help="how long the dynamic-registration URL stays valid (default 30)",
+    )
+    p.set_defaults(func=cmd_platforms_config)
 
     plugs = sub.add_parser("plugins", help="LMS plugins")
     plugs_sub = plugs.add_subparsers(dest="action", metavar="ACTION")
     plugs_sub.required = True
     plugs_sub.add_parser("list", help="list installed plugins").set_defaults(func=cmd_plugins_list)
+    p = plugs_sub.add_parser(
+        "new", help="make a new LMS plugin (an installable ltipro-NAME distribution)"
+    )
+    p.add_argument("name", help="the plugin's name: a lowercase identifier, e.g. sakai")
+    p.add_argument("--title", help="the LMS's name as users read it (default: from NAME)")
+    p.add_argument(
+        "--family-code", help="the LMS's tool_platform.product_family_code (default: NAME)"
+    )
+    p.add_argument("--dir", help="the folder to create (default: ./ltipro-NAME)")
+    p.set_defaults(func=cmd_plugins_new)
     for action, enable in (("enable", True), ("disable", False)):
         p = plugs_sub.add_parser(action, help=f"{action} a plugin for a credential")
         p.add_argument("--credential", required=True)
@@ -897,6 +1017,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = api_sub.add_parser("list", help="list API keys")
     p.add_argument("--credential", required=True)
     p.set_defaults(func=cmd_api_keys_list)
+
+    from ltipro.cli_admin import add_commands as add_admin_and_config_commands
+
+    add_admin_and_config_commands(sub)
     return parser
 
 

@@ -5,10 +5,14 @@ It reads standard claims only. LMS plugins are written the same way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ltipro.context import CourseIdentifiers, LaunchContext, LaunchMessage
-from ltipro.extension import CustomParameter, ExampleLaunch, LmsDetails
+from ltipro.extension import CustomParameter, ExampleLaunch, LmsDetails, RegistrationArtifact
 from ltipro.hookspecs import hookimpl
 from ltipro.lti.claims import standard_course_identifiers, standard_launch_context
+from ltipro.registration_artifacts import standard_artifacts
 
 NAME = "generic"
 
@@ -43,6 +47,14 @@ def custom_parameter(attribute: str) -> CustomParameter:
         value="<the LMS's substitution variable for this value>",
         help="Add this custom parameter to the tool's configuration in the LMS.",
     )
+
+
+@hookimpl
+def registration_artifacts(
+    credential: str, base_url: str, settings: Mapping[str, Any]
+) -> list[RegistrationArtifact]:
+    """The tool's LTI 1.3 values, the dynamic-registration URL and the LTI 1.1 cartridge."""
+    return standard_artifacts(NAME, base_url)
 
 
 @hookimpl

@@ -39,6 +39,7 @@ from ltipro.lti.claims import (
     with_roles,
 )
 from ltipro_blackboard.examples import EXAMPLES
+from ltipro_blackboard.registration import registration_artifacts as registration_artifacts
 
 NAME = "blackboard"
 TITLE = "Blackboard Learn"

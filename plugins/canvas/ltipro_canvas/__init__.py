@@ -37,6 +37,7 @@ from ltipro.lti.claims import (
 )
 from ltipro.utils import normalize_domain
 from ltipro_canvas.examples import EXAMPLES
+from ltipro_canvas.registration import registration_artifacts as registration_artifacts
 
 NAME = "canvas"
 TITLE = "Canvas"

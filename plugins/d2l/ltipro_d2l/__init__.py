@@ -40,6 +40,7 @@ from ltipro.lti.claims import (
 )
 from ltipro.utils import first_present, normalize_domain
 from ltipro_d2l.examples import EXAMPLES
+from ltipro_d2l.registration import registration_artifacts as registration_artifacts
 
 NAME = "d2l"
 TITLE = "D2L Brightspace"

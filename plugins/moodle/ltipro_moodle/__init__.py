@@ -33,6 +33,7 @@ from ltipro.lti.claims import (
 )
 from ltipro.utils import first_present
 from ltipro_moodle.examples import EXAMPLES
+from ltipro_moodle.registration import registration_artifacts as registration_artifacts
 
 NAME = "moodle"
 TITLE = "Moodle"

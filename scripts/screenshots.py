@@ -48,7 +48,14 @@ async def main() -> None:
         env.pop("LTIPRO_BASE_URL", None)
         subprocess.run([BIN / "ltipro", "init"], env=env, check=True, capture_output=True)
         subprocess.run(
-            [BIN / "ltipro", "admins", "create", "admin@example.edu", "--superuser", "--password-stdin"],
+            [
+                BIN / "ltipro",
+                "admins",
+                "create",
+                "admin@example.edu",
+                "--superuser",
+                "--password-stdin",
+            ],
             env=env,
             input=b"screenshot-password-123\n",
             check=True,

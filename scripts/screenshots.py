@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-async def main() -> None:
+def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         env = dict(
@@ -68,7 +68,7 @@ async def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            await shoot(f"http://localhost:{port}")
+            asyncio.run(shoot(f"http://localhost:{port}"))
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -119,4 +119,4 @@ async def shoot(base: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

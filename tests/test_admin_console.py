@@ -1102,3 +1102,18 @@ async def test_the_meetings_provider_tab_opens_the_providers_settings_with_secre
         )
         if spec.secret:
             assert control.get("type") == "password" and control.get("value", "") == ""
+
+
+async def test_install_page_shows_what_to_paste_into_each_enabled_lms(
+    harness: ToolHarness, console: Console
+) -> None:
+    base = f"/admin/credentials/{harness.credential.id}/install"
+    page = await console.get(f"{base}?lms=generic")
+    assert page.status_code == 200
+    text = unescape(page.text)
+    assert f"{TOOL_URL}/lti/login" in text and f"{TOOL_URL}/.well-known/jwks.json" in text
+    assert "data-copy-target" in page.text
+    assert "BEGIN" not in text  # the key-set URL, never a pasted key
+    # An LMS whose plugin is not enabled (or not installed) is not offered.
+    assert (await console.get(f"{base}?lms=canvas")).status_code == 404
+    assert (await console.get(f"{base}?lms=<script>")).status_code == 404

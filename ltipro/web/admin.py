@@ -90,6 +90,7 @@ BLANK_ROWS = 2
 CREDENTIAL_TABS: tuple[tuple[str, str], ...] = (
     ("config", "Configuration"),
     ("platforms", "LMS platforms"),
+    ("install", "Install in an LMS"),
     ("plugins", "Plugins"),
     ("api-keys", "API keys"),
     ("audit", "Audit log"),
@@ -1064,6 +1065,26 @@ async def unattributed_launches(page: Page) -> Response:
     )
 
 
+@console
+async def install(page: Page) -> Response:
+    """``GET /admin/credentials/{id}/install``: what to paste into each enabled LMS."""
+    from ltipro.registration_artifacts import credential_artifacts
+
+    enabled = [n for n in page.tool.plugins.lms_names if n in page.managed.enabled_plugins]
+    chosen = page.request.query_params.get("lms") or (enabled[0] if enabled else "")
+    if chosen and chosen not in enabled:
+        raise AdminError(404, NOT_FOUND)
+    artifacts = await credential_artifacts(page.tool, page.managed, chosen) if chosen else []
+    return page.render(
+        "admin/install.html",
+        {
+            "lms_choices": [(n, page.tool.plugins.title(n)) for n in enabled],
+            "chosen": chosen,
+            "artifacts": artifacts,
+        },
+    )
+
+
 def admin_routes() -> list[BaseRoute]:
     """The console's routes, mounted at ``/admin``."""
     credential = "/credentials/{credential_id:int}"
@@ -1075,6 +1096,7 @@ def admin_routes() -> list[BaseRoute]:
         Route(credential, credential_home, methods=["GET"]),
         Route(f"{credential}/config", config, methods=["GET", "POST"]),
         Route(f"{credential}/platforms", platforms, methods=["GET"]),
+        Route(f"{credential}/install", install, methods=["GET"]),
         Route(
             f"{credential}/platforms/{{platform_id:int}}/status", platform_status, methods=["POST"]
         ),

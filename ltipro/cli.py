@@ -1021,6 +1021,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ltipro.cli_admin import add_commands as add_admin_and_config_commands
 
     add_admin_and_config_commands(sub)
+
+    from ltipro.jobs.cli import add_commands as add_worker_and_jobs_commands
+
+    add_worker_and_jobs_commands(sub)
     return parser
 
 

@@ -2,7 +2,8 @@
 
 validated message → which LMS (every plugin asked) → is its plugin enabled for the
 credential → the LMS's plugin builds the launch context → the credential's identity
-options → course recorded → session opened.
+options → course recorded → the user's meetings account (provisioning, upgrade, groups,
+alternative hosts) → session opened.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from ltipro.context import CourseIdentifiers, LaunchContext, LaunchMessage
 from ltipro.identity import Identity, apply_options
 from ltipro.lti.errors import LaunchError
+from ltipro.meetings.launch_steps import prepare_for_meetings
 from ltipro.sessions import Session
 from ltipro.storage.repository import Credential
 from ltipro.tool import Tool
@@ -104,6 +106,11 @@ async def complete_launch(
             label=context.course.label,
             history=context.course.history,
         )
+    try:
+        await prepare_for_meetings(tool, credential, context, identity)
+    except LaunchError as error:
+        error.lms = error.lms or lms
+        raise
     deep_link: dict[str, Any] | None = None
     if context.message_type == "LtiDeepLinkingRequest":
         settings = message.claims.get(DEEP_LINKING_SETTINGS) or {}

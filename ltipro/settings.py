@@ -90,6 +90,8 @@ class Settings:
     clock_leeway: int = 60
     jwks_cache_lifetime: int = 3600
     http_timeout: float = 5.0
+    # Whether the web app runs jobs in its own process; None: only on SQLite (ltipro.jobs).
+    jobs_in_app: bool | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -132,6 +134,9 @@ class Settings:
             else None
         )
         redis_url = env.get("LTIPRO_REDIS_URL", "").strip() or None
+        jobs_in_app = (
+            _flag(env, "LTIPRO_JOBS_IN_APP") if env.get("LTIPRO_JOBS_IN_APP", "").strip() else None
+        )
         if redis_url is not None and urlsplit(redis_url).scheme not in REDIS_SCHEMES:
             raise SettingsError(
                 f"LTIPRO_REDIS_URL must be a redis://, rediss:// or unix:// URL (got {redis_url!r})"
@@ -182,6 +187,7 @@ class Settings:
             session_lifetime=session_lifetime,
             clock_leeway=clock_leeway,
             jwks_cache_lifetime=jwks_cache_lifetime,
+            jobs_in_app=jobs_in_app,
         )
 
 

@@ -16,6 +16,7 @@ import requests
 from ltipro.crypto import SecretBox, Signer
 from ltipro.lti.keys import PlatformKeys, Resolver, system_resolver
 from ltipro.plugins import Plugins
+from ltipro.providers.registry import ProviderRegistry
 from ltipro.sessions import Sessions
 from ltipro.settings import Settings
 from ltipro.storage.database import create_engine
@@ -42,6 +43,7 @@ class Tool:
     # pylti1p3 wants a requests session; it is never used to fetch (keys come preloaded),
     # but making a new one per launch would cost more than the whole launch.
     requests_session: requests.Session = field(default_factory=requests.Session)
+    providers: ProviderRegistry | None = None
     _keys: list[ToolKey] = field(default_factory=list)
     _keys_loaded_at: float = 0.0
     _owns_http: bool = True
@@ -83,6 +85,7 @@ class Tool:
             state_signer=Signer(settings.secret_key, "oidc-state"),
         )
         tool._owns_http = owns_http
+        tool.providers = ProviderRegistry(tool.plugins)
         return tool
 
     async def close(self) -> None:

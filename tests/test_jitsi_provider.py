@@ -97,11 +97,11 @@ def test_server_address_is_validated() -> None:
 
 
 def test_the_built_in_plugin_offers_jitsi_with_its_settings() -> None:
-    (spec,) = meetings_providers()
+    (spec,) = [s for s in meetings_providers() if s.name == "jitsi"]
     assert spec.name == "jitsi"
     keys = {s.key: s for s in spec.settings}
-    assert keys["app_secret"].secret is True
-    assert keys["server_url"].default == "https://meet.jit.si"
-    assert keys["server_url"].clean("https://meet.example.edu/") == "https://meet.example.edu"
+    assert keys["jitsi.app_secret"].secret is True
+    assert keys["jitsi.server_url"].default == "https://meet.jit.si"
+    assert keys["jitsi.server_url"].clean("https://meet.example.edu/") == "https://meet.example.edu"
     provider = spec.factory({"server_url": "https://meet.example.edu"}, httpx.AsyncClient())
     assert provider.name == "jitsi"

@@ -64,7 +64,9 @@ async def test_declared_settings_lists_each_plugins_settings_in_order(
 ) -> None:
     plugins = Plugins.load((), extra=[("sample", sample_plugin)])
     declared = await declared_settings(plugins)
-    assert list(declared) == ["sample"]  # generic declares none
+    # generic declares none; the built-in providers plugin declares the provider choice
+    assert list(declared) == ["sample", "providers"]
+    assert declared["providers"][0].key == "provider"
     assert [(s.key, s.scope, s.secret) for s in declared["sample"]] == [
         ("api_domain", "platform", False),
         ("client_secret", "credential", True),

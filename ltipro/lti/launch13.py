@@ -24,7 +24,7 @@ from pylti1p3.tool_config.abstract import ToolConfAbstract
 from ltipro.context import LaunchMessage
 from ltipro.lti.errors import LaunchError
 from ltipro.lti.login import STATE_KIND, check_own_url, origin_of, state_cookie_name
-from ltipro.storage.repository import Platform
+from ltipro.storage.repository import Credential, Platform
 from ltipro.tool import Tool
 
 NONCE_KIND = "nonce13"
@@ -63,6 +63,8 @@ class Launch13:
     message: LaunchMessage
     platform: Platform
     claims: Mapping[str, Any]
+    # The platform's credential, read once here for the whole launch.
+    credential: Credential
 
 
 class _ToolConf(ToolConfAbstract):
@@ -407,4 +409,4 @@ async def validate_launch13(
         client_id=platform.client_id,
         deployment_id=str(deployment_id),
     )
-    return Launch13(message=message, platform=platform, claims=body)
+    return Launch13(message=message, platform=platform, claims=body, credential=credential)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from ltipro.extension import SettingSpec
+from ltipro.options import CredentialOptions
 
 
 class Feature(StrEnum):
@@ -62,6 +63,24 @@ class ProviderError(Exception):
         self.retry_after = retry_after
 
 
+class UserOutsideAccount(ProviderError):
+    """The user's email belongs to a user of another account of the provider.
+
+    Nothing the tool does can add them: they must sign in with the account the tool uses
+    (the credential's sign-in URL) or have the other account release them. The pages show
+    it with the credential's own launch error message.
+    """
+
+    def __init__(self, email: str) -> None:
+        super().__init__(
+            "user_outside_account",
+            f"The meetings account of {email} belongs to another organisation's account, "
+            "not the one this tool uses, so the tool cannot schedule meetings for it.",
+            status=403,
+        )
+        self.email = email
+
+
 class NotSupported(ProviderError):
     """The provider does not have this feature."""
 
@@ -87,11 +106,19 @@ class Person:
 
 @dataclass(frozen=True)
 class HostAccount:
-    """The provider account a host holds meetings with."""
+    """The provider account a host holds meetings with.
+
+    ``licensed`` says whether the account may be an alternative host of others' meetings
+    (Zoom allows only licensed users of the same account); ``sso`` whether the user
+    signs in with single sign-on.
+    """
 
     id: str
     email: str
     user_type: int | None = None
+    licensed: bool = False
+    sso: bool = False
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,8 +143,9 @@ class MeetingSpec:
     timezone: str
     agenda: str = ""
     recurrence: Recurrence | None = None
-    alternative_hosts: tuple[str, ...] = ()
-    tracking_fields: tuple[tuple[str, str], ...] = ()
+    # None leaves what the provider holds alone; a tuple (even empty) sets it.
+    alternative_hosts: tuple[str, ...] | None = None
+    tracking_fields: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +193,14 @@ class Recording:
 
 
 @dataclass(frozen=True)
+class HeldInstance:
+    """One held session of a meeting (a recurring meeting has one per occurrence held)."""
+
+    id: str
+    start_time: datetime | None
+
+
+@dataclass(frozen=True)
 class Attendee:
     name: str
     email: str | None
@@ -188,8 +224,30 @@ class MeetingsProvider(abc.ABC):
         return [FEATURE_HELP[f] for f in Feature if f not in self.features]
 
     @abc.abstractmethod
-    async def host_account(self, person: Person) -> HostAccount:
-        """The account ``person`` hosts with (found, or provisioned where configured)."""
+    async def host_account(
+        self,
+        person: Person,
+        *,
+        role: str | None = None,
+        options: CredentialOptions | None = None,
+    ) -> HostAccount:
+        """The account ``person`` hosts with: found, or provisioned where ``options``
+        provision users of ``role`` (``instructor`` or ``student``)."""
+
+    async def prepare_user(
+        self,
+        person: Person,
+        role: str,
+        options: CredentialOptions,
+        attributes: Mapping[str, str],
+    ) -> HostAccount | None:
+        """Run at each launch: provision, upgrade and group the user as ``options`` say.
+
+        Returns the user's account when they have one. Raises :class:`UserOutsideAccount`
+        when the user's email is held by another account. Providers without accounts
+        have nothing to do.
+        """
+        return None
 
     @abc.abstractmethod
     async def create_meeting(self, host: HostAccount, spec: MeetingSpec) -> ProviderMeeting: ...
@@ -203,18 +261,39 @@ class MeetingsProvider(abc.ABC):
 
     @abc.abstractmethod
     async def join_url(
-        self, meeting_id: str, stored_join_url: str, person: Person, *, host: bool
+        self,
+        meeting_id: str,
+        stored_join_url: str,
+        person: Person,
+        *,
+        host: bool,
+        options: CredentialOptions | None = None,
     ) -> str:
-        """The link ``person`` follows to join (as a moderator when ``host``)."""
+        """The link ``person`` follows to join (as a moderator when ``host``); with
+        ``options`` allowing it, a link that signs them in."""
 
     async def start_url(self, meeting_id: str, host: HostAccount) -> str:
         """The host-only link that starts the meeting; fetched when the host clicks."""
         raise NotSupported(Feature.START_URL)
 
+    async def set_alternative_hosts(self, meeting_id: str, hosts: Sequence[str]) -> None:
+        """Make exactly ``hosts`` (emails) the meeting's alternative hosts."""
+        raise NotSupported(Feature.ALTERNATIVE_HOSTS)
+
     async def recordings(self, meeting_id: str) -> list[Recording]:
+        """Every cloud recording of the meeting, one per held session."""
         raise NotSupported(Feature.RECORDINGS)
 
+    async def delete_recording(self, meeting_id: str, recording_id: str) -> None:
+        """Delete one held session's recording (a recording already gone counts)."""
+        raise NotSupported(Feature.RECORDINGS)
+
+    async def held_instances(self, meeting_id: str) -> list[HeldInstance]:
+        """The sessions of the meeting that were held, oldest first."""
+        raise NotSupported(Feature.ATTENDANCE)
+
     async def attendance(self, meeting_id: str) -> list[Attendee]:
+        """Who attended a held session (an instance id from :meth:`held_instances`)."""
         raise NotSupported(Feature.ATTENDANCE)
 
     async def close(self) -> None:

@@ -19,6 +19,7 @@ import httpx
 import jwt
 
 from ltipro.extension import SettingSpec
+from ltipro.options import CredentialOptions
 from ltipro.providers.base import (
     Feature,
     HostAccount,
@@ -30,6 +31,7 @@ from ltipro.providers.base import (
 )
 
 NAME = "jitsi"
+SETTINGS_PLUGIN = "providers"  # built-in providers keep their settings under this plugin
 DEFAULT_SERVER = "https://meet.jit.si"
 TOKEN_LIFETIME = 6 * 3600
 
@@ -66,13 +68,17 @@ class JitsiProvider(MeetingsProvider):
         self.app_secret = str(settings.get("app_secret") or "")
         self.xmpp_domain = str(settings.get("xmpp_domain") or urlsplit(self.server).hostname or "")
         self.token_auth = bool(self.app_id and self.app_secret)
-        self.features = (
-            frozenset({Feature.RECURRENCE})
-            if not self.token_auth
-            else frozenset({Feature.RECURRENCE, Feature.START_URL})
-        )
+        # The host's Start opens the room; with token authentication it also makes them
+        # its moderator, without it whoever opens the room first moderates it.
+        self.features = frozenset({Feature.RECURRENCE, Feature.START_URL})
 
-    async def host_account(self, person: Person) -> HostAccount:
+    async def host_account(
+        self,
+        person: Person,
+        *,
+        role: str | None = None,
+        options: CredentialOptions | None = None,
+    ) -> HostAccount:
         # Jitsi has no accounts: the host is whoever the tool says, by email.
         return HostAccount(id=person.email or person.user_id or "host", email=person.email or "")
 
@@ -118,8 +124,15 @@ class JitsiProvider(MeetingsProvider):
         return jwt.encode(claims, self.app_secret, algorithm="HS256")
 
     async def join_url(
-        self, meeting_id: str, stored_join_url: str, person: Person, *, host: bool
+        self,
+        meeting_id: str,
+        stored_join_url: str,
+        person: Person,
+        *,
+        host: bool,
+        options: CredentialOptions | None = None,
     ) -> str:
+        # No accounts to sign in to: the auto-login options change nothing here.
         if not self.token_auth:
             return stored_join_url
         return f"{stored_join_url}?jwt={self.room_token(meeting_id, person, moderator=False)}"
@@ -136,32 +149,32 @@ def provider_spec() -> ProviderSpec:
     """How the built-in plugin offers the Jitsi provider."""
     settings = [
         SettingSpec(
-            NAME,
-            "server_url",
+            SETTINGS_PLUGIN,
+            f"{NAME}.server_url",
             "Jitsi Meet server",
             help="The address of the Jitsi Meet server rooms are made on.",
             default=DEFAULT_SERVER,
             validate=_server_url,
         ),
         SettingSpec(
-            NAME,
-            "app_id",
+            SETTINGS_PLUGIN,
+            f"{NAME}.app_id",
             "App id (token authentication)",
             help="For a self-hosted Jitsi with token authentication: its app id.",
             default="",
             validate=_app_id,
         ),
         SettingSpec(
-            NAME,
-            "app_secret",
+            SETTINGS_PLUGIN,
+            f"{NAME}.app_secret",
             "App secret (token authentication)",
             help="The shared secret the Jitsi server checks room tokens with.",
             default="",
             secret=True,
         ),
         SettingSpec(
-            NAME,
-            "xmpp_domain",
+            SETTINGS_PLUGIN,
+            f"{NAME}.xmpp_domain",
             "XMPP domain",
             help="The Jitsi server's XMPP domain, when it differs from its web address.",
             default="",

@@ -163,3 +163,57 @@ plugin_settings = Table(
         "credential_id", "platform_id", "plugin", "key", name="uq_plugin_settings_scope_key"
     ),
 )
+
+# -- the admin console (migration 0002) -------------------------------------------------------
+
+admins = Table(
+    "admins",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # Stored in lower case: an admin signs in with their email however they type it.
+    Column("email", String(255), nullable=False, unique=True),
+    # ``scrypt$v1$...`` (ltipro.passwords): the format names its parameters, so they can
+    # be raised later and older hashes still verify.
+    Column("password_hash", String(255), nullable=False),
+    Column("is_superuser", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True)),
+)
+
+admin_credentials = Table(
+    "admin_credentials",
+    metadata,
+    Column(
+        "admin_id",
+        Integer,
+        ForeignKey("admins.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "credential_id",
+        Integer,
+        ForeignKey("credentials.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    # An admin's email, "cli", or "api:<key prefix>".
+    Column("actor", String(255), nullable=False),
+    # Kept when the credential is deleted, with its name, so the trail outlives it.
+    Column("credential_id", Integer, ForeignKey("credentials.id", ondelete="SET NULL")),
+    Column("credential_name", String(100)),
+    Column("setting", String(255), nullable=False),
+    # JSON text; a secret is recorded as "(changed)", never its value.
+    Column("old_value", Text),
+    Column("new_value", Text),
+)
+Index("ix_audit_log_credential_at", audit_log.c.credential_id, audit_log.c.at)
+
+# The meetings' tables and the job queue's live in their own modules on the same metadata.
+from ltipro.storage import jobs_tables as _jobs_tables  # noqa: E402, F401
+from ltipro.storage import meetings_tables as _meetings_tables  # noqa: E402, F401

@@ -114,6 +114,7 @@ class DoubleUser:
     pmi: int = 0
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     group_ids: list[str] = field(default_factory=list)
+    login_types: list[int] = field(default_factory=lambda: [100])  # 100 email, 101 SSO
 
 
 @dataclass
@@ -233,6 +234,7 @@ class ZoomDouble:
         self.deleted_meetings: dict[int, DoubleMeeting] = {}
         self.instances: list[HeldInstance] = []
         self.groups: dict[str, str] = {}  # id -> name
+        self.managed_domains: dict[str, str] = {}  # associated domain -> status
         self.tracking_fields: list[dict[str, Any]] = []
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (account id, expires at)
         self.faults: list[Fault] = []
@@ -258,8 +260,10 @@ class ZoomDouble:
         first_name: str = "",
         last_name: str = "",
         timezone: str = "UTC",
+        sso: bool = False,
     ) -> DoubleUser:
-        """A user of the account (type 1 Basic, 2 Licensed; 3 On-prem if allowed)."""
+        """A user of the account (type 1 Basic, 2 Licensed; 3 On-prem if allowed);
+        ``sso`` makes them a single sign-on user (login type 101)."""
         user = DoubleUser(
             id=_user_id(),
             email=email,
@@ -269,11 +273,16 @@ class ZoomDouble:
             last_name=last_name,
             display_name=f"{first_name} {last_name}".strip(),
             timezone=timezone,
+            login_types=[101] if sso else [100],
             pmi=int("9" + "".join(secrets.choice("0123456789") for _ in range(9))),
             created_at=_now_utc(self.clock),
         )
         self.users[user.id] = user
         return user
+
+    def add_managed_domain(self, domain: str, status: str = "verified") -> None:
+        """An associated (managed) domain of the account: ``autoCreate`` adds its users."""
+        self.managed_domains[domain.lower()] = status
 
     def add_external_user(self, email: str) -> None:
         """An email that an active user of another Zoom account holds (create: 1009)."""
@@ -776,6 +785,7 @@ class ZoomDouble:
             "group_ids": list(user.group_ids),
             "personal_meeting_url": f"https://{self.web_host}/j/{user.pmi}",
             "verified": 1,
+            "login_types": list(user.login_types),
         }
 
     def _op_user(
@@ -858,6 +868,14 @@ class ZoomDouble:
                     user.group_ids.append(group_id)
                 added.append(user.id)
         return 201, {"ids": ",".join(added), "added_at": _zoom_time(_now_utc(self.clock))}
+
+    def _op_accountManagedDomain(
+        self, path: Mapping[str, Any], query: Mapping[str, Any], body: Any
+    ) -> tuple[int, Any]:
+        if path["accountId"] not in ("me", self.account_id):
+            return _fail(404, 2001, f"Account does not exist: {path['accountId']}.")
+        domains = [{"domain": d, "status": st} for d, st in sorted(self.managed_domains.items())]
+        return 200, {"total_records": len(domains), "domains": domains}
 
     def _op_trackingfieldList(
         self, path: Mapping[str, Any], query: Mapping[str, Any], body: Any

@@ -52,6 +52,7 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/users/{userId}/recordings"),
     ("get", "/report/meetings/{meetingId}/participants"),
     ("get", "/past_meetings/{meetingId}/instances"),
+    ("get", "/accounts/{accountId}/managed_domains"),
 )
 
 SOURCE = {
@@ -219,6 +220,7 @@ def apply_tolerances(
     if "retired-user-type-3" in chosen:
         for schema in (
             _schema(doc, "/users", "post", "request")["properties"]["user_info"],
+            _schema(doc, "/users", "post", "201"),
             _schema(doc, "/users/{userId}", "patch", "request"),
             _schema(doc, "/users/{userId}", "get", "200"),
         ):

@@ -14,12 +14,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from ltipro.jobs.worker import app_runner
 from ltipro.lti.errors import LaunchError
 from ltipro.plugins import Plugins
 from ltipro.settings import Settings
 from ltipro.storage.store import StoreUnavailable
 from ltipro.tool import Tool
-from ltipro.web import api, lti, registration
+from ltipro.web import admin, api, config_api, lti, meetings, registration, zoom_webhooks
 from ltipro.web.security import SecurityHeaders, allow_framing_by
 from ltipro.web.templating import make_environment, render
 
@@ -111,8 +112,50 @@ def core_routes() -> list[BaseRoute]:
         Route("/lti/deep-link", lti.deep_link_response, methods=["POST"]),
         Route("/lti/register", registration.register, methods=["GET"]),
         Route("/.well-known/jwks.json", lti.jwks, methods=["GET"]),
+        Route("/meetings", meetings.show, methods=["GET", "POST"]),
+        Route("/meetings/schedule", meetings.schedule, methods=["POST"]),
+        Route("/meetings/{uid}/edit", meetings.edit, methods=["POST"]),
+        Route("/meetings/{uid}/update", meetings.update, methods=["POST"]),
+        Route("/meetings/{uid}/delete", meetings.delete, methods=["POST"]),
+        Route("/meetings/{uid}/start", meetings.start, methods=["POST"]),
+        Route("/meetings/{uid}/join", meetings.join, methods=["POST"]),
+        Route("/meetings/recordings", meetings.recordings_page, methods=["POST"]),
+        Route("/meetings/recordings/publish-all", meetings.publish_all, methods=["POST"]),
+        Route("/meetings/{uid}/recordings/publish", meetings.publish, methods=["POST"]),
+        Route("/meetings/{uid}/recordings/delete", meetings.delete_recording, methods=["POST"]),
+        Route("/meetings/{uid}/attendance", meetings.attendance_page, methods=["POST"]),
+        Route("/meetings/{uid}/attendance.csv", meetings.attendance_download, methods=["POST"]),
         Route("/api/v1/me", api.me, methods=["GET"]),
+        Route("/api/v1/meetings", meetings.api_list, methods=["GET"]),
+        Route("/api/v1/meetings", meetings.api_create, methods=["POST"]),
+        Route("/api/v1/meetings/{uid}", meetings.api_get, methods=["GET"]),
+        Route("/api/v1/meetings/{uid}", meetings.api_update, methods=["PATCH"]),
+        Route("/api/v1/meetings/{uid}", meetings.api_delete, methods=["DELETE"]),
+        Route("/api/v1/meetings/{uid}/start", meetings.api_start, methods=["POST"]),
+        Route("/api/v1/meetings/{uid}/join", meetings.api_join, methods=["POST"]),
+        Route("/api/v1/recordings", meetings.api_recordings, methods=["GET"]),
+        Route("/api/v1/recordings/publish-all", meetings.api_publish_all, methods=["POST"]),
+        Route("/api/v1/meetings/{uid}/recordings", meetings.api_recordings, methods=["GET"]),
+        Route("/api/v1/meetings/{uid}/recordings/publish", meetings.api_publish, methods=["POST"]),
+        Route(
+            "/api/v1/meetings/{uid}/recordings/delete",
+            meetings.api_delete_recording,
+            methods=["POST"],
+        ),
+        Route("/api/v1/meetings/{uid}/attendance", meetings.api_attendance, methods=["GET"]),
+        Route(
+            "/api/v1/meetings/{uid}/attendance.csv",
+            meetings.api_attendance_csv,
+            methods=["GET"],
+        ),
+        Route("/webhooks/zoom/{credential}", zoom_webhooks.zoom_webhook, methods=["POST"]),
         Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
+        Route(
+            "/api/v1/credentials/{credential_id:int}/config",
+            config_api.credential_config,
+            methods=["GET", "PATCH"],
+        ),
+        Mount("/admin", routes=admin.admin_routes()),
     ]
 
 
@@ -131,9 +174,13 @@ def create_app(settings: Settings | None = None, *, tool: Tool | None = None) ->
 
             await ensure_simulator_registered(current)
         purger = asyncio.create_task(_purge_loop(current))
+        # With SQLite (or LTIPRO_JOBS_IN_APP=1) the app runs the job queue itself.
+        job_runner = app_runner(current)
         try:
             yield
         finally:
+            if job_runner is not None:
+                await job_runner.stop()
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger

@@ -19,9 +19,12 @@ from ltipro.lti.errors import LaunchError
 from ltipro.lti.launch11 import is_lti11, validate_launch11
 from ltipro.lti.launch13 import NeedsStorageCheck, validate_launch13
 from ltipro.lti.login import initiate_login
+from ltipro.meetings.service import CourseMeetings, MeetingError
+from ltipro.providers.base import ProviderError
 from ltipro.sessions import COOKIE_NAME
 from ltipro.storage.repository import Credential
 from ltipro.tool import TOOL_TOKEN_LIFETIME, Tool
+from ltipro.web.meetings import meetings_page
 from ltipro.web.security import allow_framing_by
 from ltipro.web.session import require_session
 from ltipro.web.templating import render
@@ -208,7 +211,7 @@ async def launch(request: Request) -> Response:
                 return response
             message = validated.message
             platform_id = validated.platform.id
-            credential = await tool.repo.credential_by_id(validated.platform.credential_id)
+            credential = validated.credential
         else:
             raise LaunchError(
                 "bad_launch_request",
@@ -218,24 +221,34 @@ async def launch(request: Request) -> Response:
         result = await complete_launch(tool, message, credential, platform_id)
     except LaunchError as error:
         return await launch_refused(request, error, await _credential_hint(tool, form))
-    return launched_page(request, tool, result)
+    return await launched_page(request, tool, result)
 
 
-def launched_page(request: Request, tool: Tool, result: LaunchResult) -> Response:
-    """The first page after a launch: the course's page, or the deep-linking choice."""
-    template = "lti/deep_link.html" if result.session.deep_link else "course.html"
-    response = render(
-        request,
-        template,
-        {
-            "session": result.session,
-            "token": result.token,
-            "context": result.context,
-            "identity": result.identity,
-            "credential": result.credential,
-            "lms_title": tool.plugins.title(result.context.lms),
-        },
-    )
+async def launched_page(request: Request, tool: Tool, result: LaunchResult) -> Response:
+    """The first page after a launch: the course's meetings, or the deep-linking choice."""
+    response: Response | None = None
+    notice = ""
+    if not result.session.deep_link and result.context.course is not None:
+        try:
+            service = await CourseMeetings.open(tool, result.session, result.credential)
+            response = await meetings_page(request, service, result.token)
+        except (MeetingError, ProviderError) as exc:
+            notice = exc.message
+    if response is None:
+        template = "lti/deep_link.html" if result.session.deep_link else "course.html"
+        response = render(
+            request,
+            template,
+            {
+                "session": result.session,
+                "token": result.token,
+                "context": result.context,
+                "identity": result.identity,
+                "credential": result.credential,
+                "lms_title": tool.plugins.title(result.context.lms),
+                "notice": notice,
+            },
+        )
     set_cookie(response, COOKIE_NAME, result.token, tool.settings.session_lifetime)
     allow_framing_by(request, result.credential.options.approved_domains)
     return response

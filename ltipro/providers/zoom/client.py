@@ -414,6 +414,19 @@ class ZoomClient:
             raise ZoomError("Zoom answered the ZAK request without a token", status=200, raw=body)
         return token
 
+    async def managed_domains(self, account: str = "me") -> list[tuple[str, str]]:
+        """The account's associated (managed) domains as (domain, status) pairs.
+
+        A user whose email is in a ``verified`` one can be added with ``autoCreate``,
+        without the activation email ``create`` sends.
+        """
+        body = await self._get(f"/accounts/{_segment(account)}/managed_domains")
+        return [
+            (str(d.get("domain", "")).lower(), str(d.get("status", "")))
+            for d in body.get("domains") or ()
+            if isinstance(d, Mapping) and d.get("domain")
+        ]
+
     async def add_group_members(self, group_id: str, members: Sequence[str]) -> None:
         """Add users (emails, or user ids) to a group, 30 a call as Zoom allows."""
         entries = [{"email": m} if "@" in m else {"id": m} for m in members]

@@ -1,0 +1,1 @@
+"""Course meetings: the model, the rules, storage and the service pages use."""

@@ -1,0 +1,97 @@
+"""The launch step for meetings: the user's provider account, as the options ask.
+
+Run by :func:`ltipro.launch.complete_launch` once the identity options have decided who
+the user is and the course is recorded. It provisions, upgrades and groups the user
+(:meth:`MeetingsProvider.prepare_user`), and, where the course's instructors become
+alternative hosts, records the instructor and brings the course's meetings up to date.
+
+A user whose email another provider account holds is refused with a
+:class:`LaunchError`, which shows the credential's own launch error message and
+sign-in URL. Any other provider trouble is logged and the launch goes on: the pages say
+what fails when the user tries it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ltipro.context import LaunchContext
+from ltipro.identity import Identity
+from ltipro.lti.errors import LaunchError
+from ltipro.meetings.repository import MeetingsRepository
+from ltipro.meetings.rules import INSTRUCTOR
+from ltipro.meetings.service import sync_alternative_hosts
+from ltipro.providers.base import Feature, Person, ProviderError, UserOutsideAccount
+from ltipro.storage.repository import Credential
+
+log = logging.getLogger(__name__)
+
+
+def outside_account_error(error: UserOutsideAccount) -> LaunchError:
+    """The refusal a user outside the provider account sees (and the launch log keeps)."""
+    return LaunchError(
+        "user_outside_account",
+        error.message,
+        status=403,
+        hint=(
+            "This email belongs to a user of another Zoom account. The user can sign in "
+            "to the account this tool uses (the sign-in URL of the credential), or the "
+            "other account's administrator can release the user."
+        ),
+    )
+
+
+async def prepare_for_meetings(
+    tool: Any, credential: Credential, context: LaunchContext, identity: Identity
+) -> None:
+    """Apply the account options to the launching user; see the module docstring."""
+    options = credential.options
+    if context.anonymous or not identity.email:
+        return
+    wants_account = (
+        options.auto_provision != "none"
+        or options.auto_upgrade != "none"
+        or (bool(options.group_rules) and identity.role == INSTRUCTOR)
+    )
+    wants_alternative = (
+        options.auto_populate_alternative_host
+        and identity.role == INSTRUCTOR
+        and context.course is not None
+    )
+    if not (wants_account or wants_alternative):
+        return  # nothing to ask the provider: the launch costs no provider call
+    try:
+        provider = await tool.providers.for_credential(tool, credential)
+    except ProviderError as exc:
+        log.warning("credential %s has no usable provider: %s", credential.name, exc.message)
+        return
+    person = Person(
+        email=identity.email,
+        name=context.name,
+        given_name=context.given_name,
+        family_name=context.family_name,
+        user_id=context.user_id,
+    )
+    try:
+        account = await provider.prepare_user(person, identity.role, options, context.attributes)
+    except UserOutsideAccount as exc:
+        raise outside_account_error(exc) from exc
+    except ProviderError as exc:
+        log.warning("preparing %s at %s failed: %s", identity.email, provider.name, exc.message)
+        return
+    if not wants_alternative or not provider.has(Feature.ALTERNATIVE_HOSTS):
+        return
+    assert context.course is not None
+    repo = MeetingsRepository(tool.repo.engine)
+    course_id = await repo.course_id(credential.id, context.domain, context.course.context_id)
+    if course_id is None or not context.user_id:
+        return
+    await repo.record_instructor(
+        course_id,
+        context.user_id,
+        account.email if account else identity.email,
+        account.id if account else None,
+        eligible=bool(account and account.licensed and not account.pending),
+    )
+    await sync_alternative_hosts(repo, provider, options, course_id)

@@ -43,7 +43,7 @@ class Tool:
     # pylti1p3 wants a requests session; it is never used to fetch (keys come preloaded),
     # but making a new one per launch would cost more than the whole launch.
     requests_session: requests.Session = field(default_factory=requests.Session)
-    providers: ProviderRegistry | None = None
+    providers: ProviderRegistry = field(init=False)
     _keys: list[ToolKey] = field(default_factory=list)
     _keys_loaded_at: float = 0.0
     _owns_http: bool = True
@@ -85,8 +85,10 @@ class Tool:
             state_signer=Signer(settings.secret_key, "oidc-state"),
         )
         tool._owns_http = owns_http
-        tool.providers = ProviderRegistry(tool.plugins)
         return tool
+
+    def __post_init__(self) -> None:
+        self.providers = ProviderRegistry(self.plugins)
 
     async def close(self) -> None:
         await self.store.close()

@@ -464,7 +464,7 @@ async def test_jitsi_ignores_the_account_options_and_calls_nothing(harness: Tool
     learner = Browser(harness, await harness.launch13(student()))
     joined = await learner.post(f"/meetings/{uid}/join")
     assert joined.headers["location"].startswith("https://meet.jit.si/Lecture-")
-    provider = await harness.tool.providers.for_credential(harness.tool, credential)  # type: ignore[union-attr]
+    provider = await harness.tool.providers.for_credential(harness.tool, credential)
     assert not provider.has(Feature.PROVISIONING) and not provider.has(Feature.AUTO_LOGIN)
     outbound = [r.url.host for r in harness.transport.requests]
     assert "api.zoom.us" not in outbound

@@ -49,7 +49,6 @@ import copy
 import html
 import inspect
 import json
-import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -67,59 +66,23 @@ from ltipro.hookspecs import PROJECT, hook_names
 from ltipro.lti.errors import LaunchError
 from ltipro.plugins import ENTRY_POINT_GROUP, GENERIC, Plugins
 from ltipro.simulator.platform import SimulatedPlatform
-from ltipro.testing.harness import (
-    CLIENT_ID,
-    DEPLOYMENT_ID,
-    LMS_URL,
-    LTI11_KEY,
-    LTI11_SECRET,
-    TOOL_URL,
-    ToolHarness,
+from ltipro.testing.harness import ToolHarness, simulated_platform
+from ltipro.testing.helpers import (
+    EXPECTED_FIELDS,
+    SIGNED_BY_PLATFORM,
+    expected_mismatches,
+    launch,
+    me_field,
+    platform_message,
 )
-
-#: Each key an example's ``expected`` may hold, and the ``/api/v1/me`` field it is
-#: compared with (a path into the JSON answer). Course fields are ``None`` for a launch
-#: outside a course.
-EXPECTED_FIELDS: dict[str, tuple[str, ...]] = {
-    "user_id": ("user", "id"),
-    "name": ("user", "name"),
-    "given_name": ("user", "given_name"),
-    "family_name": ("user", "family_name"),
-    "username": ("user", "username"),
-    "anonymous": ("user", "anonymous"),
-    "email": ("email",),
-    "role": ("role",),
-    "roles": ("roles",),
-    "timezone": ("timezone",),
-    "context_id": ("course", "context_id"),
-    "lms_course_id": ("course", "lms_course_id"),
-    "course_title": ("course", "title"),
-    "course_label": ("course", "label"),
-    "history": ("course", "history"),
-    "domain": ("domain",),
-    "locale": ("locale",),
-    "lti_version": ("lti_version",),
-}
+from ltipro.testing.pytest_plugin import database_backends, empty_postgres_database
 
 #: Hooks the core reads from synchronous code: a plain function, never ``async def``.
 SYNC_HOOKS = ("lms_details", "example_launches", "plugin_routes", "plugin_migrations")
 
-#: Claims the platform adds when it signs an LTI 1.3 launch; examples leave them out.
-SIGNED_BY_PLATFORM = (
-    "iss",
-    "aud",
-    "azp",
-    "nonce",
-    "iat",
-    "exp",
-    CLAIM + "deployment_id",
-    CLAIM + "target_link_uri",
-)
-
 #: LTI 1.1 fields the tool checks before any plugin sees the launch.
 LTI11_PROTOCOL_FIELDS = ("lti_message_type", "lti_version")
 
-BACKENDS = ("sqlite", "postgresql")
 LOADED = ("alone", "all")
 
 _CUSTOM_NAME = re.compile(r"[a-z0-9_]+")
@@ -134,29 +97,6 @@ def installed_plugins() -> list[str]:
     return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
-def me_field(me: Mapping[str, Any], key: str) -> Any:
-    """The ``/api/v1/me`` value an ``expected`` key is checked against (see EXPECTED_FIELDS)."""
-    value: Any = me
-    for part in EXPECTED_FIELDS[key]:
-        if value is None:
-            return None
-        value = value[part]
-    return value
-
-
-def expected_mismatches(expected: Mapping[str, Any], me: Mapping[str, Any]) -> list[str]:
-    """Each ``expected`` field that ``/api/v1/me`` does not show, as a readable line."""
-    out = []
-    for key, value in expected.items():
-        if key not in EXPECTED_FIELDS:
-            out.append(f"{key}: not a field the kit checks (known: {', '.join(EXPECTED_FIELDS)})")
-            continue
-        actual = me_field(me, key)
-        if actual != value:
-            out.append(f"{key}: expected {value!r}, /api/v1/me has {actual!r}")
-    return out
-
-
 _platform: SimulatedPlatform | None = None
 
 
@@ -164,15 +104,7 @@ def message_platform() -> SimulatedPlatform:
     """A platform registered as the harness registers its own (one RSA key per process)."""
     global _platform
     if _platform is None:
-        _platform = SimulatedPlatform(
-            issuer=LMS_URL,
-            client_id=CLIENT_ID,
-            deployment_id=DEPLOYMENT_ID,
-            tool_login_url=f"{TOOL_URL}/lti/login",
-            tool_launch_url=f"{TOOL_URL}/lti/launch",
-            lti11_key=LTI11_KEY,
-            lti11_secret=LTI11_SECRET,
-        )
+        _platform = simulated_platform()
     return _platform
 
 
@@ -185,27 +117,8 @@ def example_message(
     configured as ``generic``, as the harness registers its platform, so a plugin must
     recognise its LMS from the launch itself.
     """
-    platform = message_platform()
     body = dict(example.claims if claims is None else claims)
-    if example.version == LTI13:
-        return LaunchMessage(
-            version="1.3",
-            claims=platform.full_claims(body, nonce="conformance"),
-            credential="test",
-            configured_lms=GENERIC,
-            issuer=platform.issuer,
-            client_id=platform.client_id,
-            deployment_id=platform.deployment_id,
-        )
-    form = platform.lti11_form(body, url=f"{TOOL_URL}/lti/launch")
-    return LaunchMessage(version="1.1", claims=form, credential="test")
-
-
-async def launch(harness: ToolHarness, version: str, claims: Mapping[str, Any]) -> httpx.Response:
-    """A complete launch of ``claims`` in ``version`` through the tool."""
-    if version == LTI13:
-        return await harness.launch13(claims)
-    return await harness.launch11(claims)
+    return platform_message(message_platform(), example.version, body, nonce="conformance")
 
 
 def error_code(page: httpx.Response) -> str | None:
@@ -354,8 +267,7 @@ class ConformanceSuite:
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         """Run launch tests per database backend and plugin set, and per example."""
         if "conformance_backend" in metafunc.fixturenames:
-            backends = [b for b in BACKENDS if b == "sqlite" or os.environ.get(_PG_ENV)]
-            metafunc.parametrize("conformance_backend", backends, scope="function")
+            metafunc.parametrize("conformance_backend", database_backends(), scope="function")
         if "conformance_loaded" in metafunc.fixturenames:
             # Garbage meets every installed plugin's identify_lms only with all loaded.
             loaded = ("all",) if "garbage" in metafunc.function.__name__ else LOADED
@@ -412,7 +324,7 @@ class ConformanceSuite:
             shutil.copyfile(ltipro_conformance_template, target)
             return f"sqlite:///{target}"
         assert ltipro_conformance_postgres is not None
-        _empty_postgres(ltipro_conformance_postgres)
+        empty_postgres_database(ltipro_conformance_postgres)
         return ltipro_conformance_postgres
 
     @pytest_asyncio.fixture
@@ -748,26 +660,6 @@ def _hint(page: httpx.Response) -> str:
     """The administrator's detail of a refused launch's page (a plugin's exception)."""
     match = re.search(r"<summary>[^<]*</summary>\s*<p>(.*?)</p>", page.text, re.S)
     return html.unescape(match.group(1)).strip() if match else page.text[:200]
-
-
-_PG_ENV = "LTIPRO_TEST_DATABASE_URL"
-
-
-def _empty_postgres(url: str) -> None:
-    """Empty every table but Alembic's, so each test starts from a migrated, empty database."""
-    from sqlalchemy import create_engine, inspect, text
-
-    from ltipro.testing.pytest_plugin import sync_postgres_url
-
-    engine = create_engine(sync_postgres_url(url))
-    try:
-        with engine.begin() as conn:
-            names = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
-            if names:
-                quoted = ", ".join(f'"{t}"' for t in names)
-                conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-    finally:
-        engine.dispose()
 
 
 __all__ = [

@@ -49,6 +49,26 @@ async def prepare_database_async(database_url: str, plugin_locations: Sequence[s
     await asyncio.to_thread(prepare_database, database_url, plugin_locations)
 
 
+def simulated_platform(
+    issuer: str = LMS_URL,
+    client_id: str = CLIENT_ID,
+    deployment_id: str = DEPLOYMENT_ID,
+    lti11_key: str | None = LTI11_KEY,
+    lti11_secret: str | None = LTI11_SECRET,
+) -> SimulatedPlatform:
+    """A simulated platform that launches the harness's tool: by default the one a harness
+    registers (each call makes a new RSA key)."""
+    return SimulatedPlatform(
+        issuer=issuer,
+        client_id=client_id,
+        deployment_id=deployment_id,
+        tool_login_url=f"{TOOL_URL}/lti/login",
+        tool_launch_url=f"{TOOL_URL}/lti/launch",
+        lti11_key=lti11_key,
+        lti11_secret=lti11_secret,
+    )
+
+
 def _attr(html: str, element_id: str, name: str) -> str:
     """An attribute of the element with ``element_id`` in a page the tool rendered."""
     match = re.search(rf'id="{element_id}"(.*?)>', html, re.S)
@@ -119,23 +139,9 @@ class ToolHarness:
             store=self._store,
             resolver=self.resolve,
         )
-        self.platform = SimulatedPlatform(
-            issuer=LMS_URL,
-            client_id=CLIENT_ID,
-            deployment_id=DEPLOYMENT_ID,
-            tool_login_url=f"{TOOL_URL}/lti/login",
-            tool_launch_url=f"{TOOL_URL}/lti/launch",
-            lti11_key=LTI11_KEY,
-            lti11_secret=LTI11_SECRET,
-        )
-        self.simulator = Simulator(
-            platform=self.platform,
-            plugins=self.plugins,
-            tool_jwks_url=f"{TOOL_URL}/.well-known/jwks.json",
-            http=self.outbound,
-        )
+        self.platform = simulated_platform()
+        self.simulator = self.serve_platform(self.platform)
         self.app = create_app(self.settings, tool=self.tool)
-        self.transport.add(urlsplit(LMS_URL).netloc, create_simulator_app(self.simulator))
         self.transport.add(urlsplit(TOOL_URL).netloc, self.app)
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app), base_url=TOOL_URL
@@ -174,6 +180,30 @@ class ToolHarness:
             jwks_url=f"{platform.issuer}/jwks.json",
             status=status,
         )
+
+    def serve_platform(self, platform: SimulatedPlatform) -> Simulator:
+        """Serve a simulated platform's endpoints (authentication, keys) at its issuer's host."""
+        simulator = Simulator(
+            platform=platform,
+            plugins=self.plugins,
+            tool_jwks_url=f"{TOOL_URL}/.well-known/jwks.json",
+            http=self.outbound,
+        )
+        self.transport.add(urlsplit(platform.issuer).netloc, create_simulator_app(simulator))
+        return simulator
+
+    async def use_platform(
+        self, issuer: str, client_id: str, deployment_id: str, *, lms: str = "generic"
+    ) -> SimulatedPlatform:
+        """Serve another simulated LMS at ``issuer``, register it with the tool as ``lms``,
+        and send the launches that follow from it (a hosted LMS's shared issuer, say)."""
+        platform = simulated_platform(
+            issuer, client_id, deployment_id, lti11_key=None, lti11_secret=None
+        )
+        self.serve_platform(platform)
+        await self.register_platform(platform, lms=lms)
+        self.platform = platform
+        return platform
 
     async def refresh_credential(self) -> Credential:
         self.credential = await self.tool.repo.credential(self.credential.name)

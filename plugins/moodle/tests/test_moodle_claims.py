@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import importlib
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,7 @@ from ltipro_moodle.examples import ADMIN_11, ADMIN_13, TEACHER_13
 
 from ltipro.context import CLAIM, LaunchMessage
 from ltipro.plugins import Plugins
+from ltipro.testing.helpers import import_without, other_plugin_imports
 
 PLUGIN_ROOT = Path(__file__).parent.parent
 OTHER_PLUGINS = ("ltipro_canvas", "ltipro_d2l", "ltipro_blackboard")
@@ -89,30 +87,14 @@ def test_the_distribution_depends_on_the_core_only_and_registers_its_entry_point
 
 
 def test_the_package_imports_no_other_plugin() -> None:
-    for path in (PLUGIN_ROOT / "ltipro_moodle").rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                root = name.split(".")[0]
-                assert root in {"ltipro", "ltipro_moodle"} or not root.startswith("ltipro"), (
-                    f"{path.name} imports {name}"
-                )
+    found = other_plugin_imports(PLUGIN_ROOT / "ltipro_moodle")
+    assert not found, found
 
 
 def test_the_plugin_loads_alone_when_no_other_plugin_can_be_imported(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in OTHER_PLUGINS:
-        monkeypatch.setitem(sys.modules, name, None)  # importing it now fails
-    for name in [m for m in sys.modules if m.split(".")[0] == "ltipro_moodle"]:
-        monkeypatch.delitem(sys.modules, name)
-    importlib.import_module("ltipro_moodle")
+    import_without(monkeypatch, "ltipro_moodle", unimportable=OTHER_PLUGINS)
     plugins = Plugins.load(only=["moodle"])
     assert plugins.lms_names == ["moodle", "generic"]
     assert plugins.details["moodle"].title == "Moodle"

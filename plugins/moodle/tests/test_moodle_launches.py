@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,123 +16,36 @@ import pytest
 from ltipro_moodle import course_identifiers, launch_context
 from ltipro_moodle.examples import ADMIN_13, EXAMPLES, STUDENT_13, TEACHER_11, TEACHER_13
 
-from ltipro.context import CLAIM, LaunchContext, LaunchMessage
+from ltipro.context import CLAIM
 from ltipro.extension import ExampleLaunch
-from ltipro.sessions import Session
-from ltipro.testing.harness import TOOL_URL, ToolHarness
+from ltipro.testing.harness import ToolHarness
+from ltipro.testing.helpers import (
+    check_disabled_refusal,
+    check_example_launch,
+    check_examples,
+    launch,
+    launched,
+)
 
 DATA = Path(__file__).parent / "data"
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
-SIGNED_BY_PLATFORM = ("iss", "aud", "azp", "nonce", "iat", "exp")
-SIGNED_CLAIMS = ("deployment_id", "target_link_uri")
-REQUIRED_EXPECTATIONS = {
-    "user_id",
-    "email",
-    "role",
-    "roles",
-    "name",
-    "username",
-    "context_id",
-    "lms_course_id",
-    "history",
-    "domain",
-    "lti_version",
-}
-
-
-async def launch(harness: ToolHarness, version: str, claims: dict[str, Any]) -> Any:
-    if version == "1.3":
-        return await harness.launch13(claims)
-    return await harness.launch11(claims)
-
-
-async def launched(
-    harness: ToolHarness, version: str, claims: dict[str, Any]
-) -> tuple[Session, dict[str, Any]]:
-    """Launch, and return the session the launch opened with ``/api/v1/me``'s answer."""
-    page = await launch(harness, version, claims)
-    assert page.status_code == 200, page.text
-    session = await harness.tool.sessions.load(harness.session_token(page))
-    assert session is not None
-    return session, await harness.me(page)
-
-
-def signed_message(harness: ToolHarness, version: str, claims: dict[str, Any]) -> LaunchMessage:
-    """The message the tool validates for ``claims``, as the simulated platform signs it."""
-    if version == "1.3":
-        body = harness.platform.full_claims(claims, nonce="n")
-        return LaunchMessage(
-            version="1.3",
-            claims=body,
-            credential="test",
-            configured_lms="generic",
-            issuer=harness.platform.issuer,
-            client_id=harness.platform.client_id,
-            deployment_id=harness.platform.deployment_id,
-        )
-    form = harness.platform.lti11_form(claims, url=f"{TOOL_URL}/lti/launch")
-    return LaunchMessage(version="1.1", claims=form, credential="test")
-
-
-def read(message: LaunchMessage) -> LaunchContext:
-    """What the plugin makes of a message, course included (as the core combines them)."""
-    return replace(launch_context(message), course=course_identifiers(message))
-
-
-def check_expected(expected: dict[str, Any], session: Session, me: dict[str, Any]) -> None:
-    context, identity, course = session.context, session.identity, session.context.course
-    actual = {
-        "user_id": (context.user_id, me["user"]["id"]),
-        "email": (identity.email, me["email"]),
-        "role": (identity.role, me["role"]),
-        "roles": (list(context.roles), me["roles"]),
-        "name": (context.name, me["user"]["name"]),
-        "given_name": (context.given_name, me["user"]["given_name"]),
-        "family_name": (context.family_name, me["user"]["family_name"]),
-        "username": (context.username, me["user"]["username"]),
-        "context_id": (course and course.context_id, me["course"] and me["course"]["context_id"]),
-        "lms_course_id": (
-            course and course.lms_course_id,
-            me["course"] and me["course"]["lms_course_id"],
-        ),
-        "course_title": (course and course.title, me["course"] and me["course"]["title"]),
-        "history": (list(course.history) if course else None, me["course"]["history"]),
-        "domain": (context.domain, me["domain"]),
-        "locale": (context.locale, me["locale"]),
-        "lti_version": (context.lti_version, me["lti_version"]),
-    }
-    for key, value in expected.items():
-        assert key in actual, f"the test does not know how to check {key!r}"
-        assert actual[key] == (value, value), f"{key}: {actual[key]} != {value!r}"
-    assert me["lms"] == context.lms == "moodle"
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.name)
 async def test_every_example_launches_through_the_pipeline_with_every_field_as_expected(
     moodle_harness: ToolHarness, example: ExampleLaunch
 ) -> None:
-    claims = dict(example.claims)
-    session, me = await launched(moodle_harness, example.version, claims)
-    check_expected(dict(example.expected), session, me)
-    # Every other field of the context is what the plugin reads from the signed message:
-    # nothing is lost or changed between the LMS and the session.
-    assert session.context == read(signed_message(moodle_harness, example.version, claims))
-    assert me["credential"] == "test"
+    await check_example_launch(
+        moodle_harness,
+        example,
+        lms="moodle",
+        launch_context=launch_context,
+        course_identifiers=course_identifiers,
+    )
 
 
 def test_every_example_names_its_source_and_the_fields_the_kit_checks() -> None:
-    roles = {e.role for e in EXAMPLES}
-    assert roles == {"instructor", "ta", "student", "admin"}
-    assert {e.version for e in EXAMPLES} == {"1.3", "1.1"}
-    for example in EXAMPLES:
-        assert example.lms == "moodle"
-        assert example.source and example.title
-        assert REQUIRED_EXPECTATIONS <= set(example.expected), example.name
-        if example.version == "1.3":
-            assert not set(SIGNED_BY_PLATFORM) & set(example.claims), example.name
-            assert not {CLAIM + c for c in SIGNED_CLAIMS} & set(example.claims), example.name
-        else:
-            assert not [k for k in example.claims if k.startswith("oauth_")], example.name
+    check_examples(EXAMPLES, lms="moodle", roles={"instructor", "ta", "student", "admin"})
 
 
 async def test_the_published_moodle_payload_launches_as_published(
@@ -239,10 +151,7 @@ async def test_a_credential_with_moodle_disabled_refuses_moodle_launches_and_say
     await harness.tool.repo.set_enabled_plugins(harness.credential, ["generic"])
     for version, claims in (("1.3", copy.deepcopy(ADMIN_13)), ("1.1", dict(TEACHER_11))):
         page = await launch(harness, version, claims)
-        assert page.status_code == 403
-        assert 'data-error-code="plugin_disabled"' in page.text
-        assert "Launches from Moodle are turned off" in page.text
-        assert "ltipro plugins enable --credential test moodle" in page.text
+        check_disabled_refusal(page, lms="moodle", title="Moodle")
     refused = await harness.tool.repo.recent_launches()
     assert [r.code for r in refused] == ["plugin_disabled", "plugin_disabled"]
 

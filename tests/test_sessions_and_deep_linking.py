@@ -148,3 +148,27 @@ async def test_tool_key_rotation_keeps_the_previous_key_published(harness: ToolH
     assert first[0]["kid"] in {k["kid"] for k in after}
     key = await harness.tool.signing_key()
     assert key.kid != first[0]["kid"]
+
+
+async def test_every_api_route_is_in_the_openapi_document(harness: ToolHarness) -> None:
+    from starlette.routing import Route
+
+    document = (await harness.client.get("/api/v1/openapi.json")).json()
+    assert document["servers"] == [{"url": "/api/v1"}]
+    verbs = {"get", "post", "put", "patch", "delete"}
+    documented = {
+        (path, method.upper())
+        for path, item in document["paths"].items()
+        for method in item
+        if method in verbs
+    }
+    routes = {
+        (route.path.removeprefix("/api/v1").replace(":int", ""), method)
+        for route in harness.app.routes
+        if isinstance(route, Route) and route.path.startswith("/api/v1/")
+        for method in (route.methods or ())
+        if method != "HEAD"
+    }
+    routes.discard(("/openapi.json", "GET"))
+    assert routes <= documented, routes - documented
+    assert documented <= routes, documented - routes

@@ -166,5 +166,6 @@ async def openapi(request: Request) -> Response:
 OPENAPI["components"]["securitySchemes"]["apiKey"] = config_api.API_KEY_SCHEME
 OPENAPI["components"]["schemas"].update(config_api.OPENAPI_SCHEMAS)
 OPENAPI["paths"].update(config_api.OPENAPI_PATHS)
-# The recordings and attendance API (ltipro.web.meetings) documents its own paths.
+# The meetings API (ltipro.web.meetings) documents its own paths and schemas.
 OPENAPI["paths"].update(meetings_api.OPENAPI_PATHS)
+OPENAPI["components"]["schemas"].update(meetings_api.OPENAPI_SCHEMAS)

@@ -703,47 +703,99 @@ async def api_attendance_csv(request: Request) -> Response:
     return await _api(request, action)
 
 
+def _operation(summary: str, ok: str, ok_status: str = "200", body: bool = False) -> dict[str, Any]:
+    """One session-authenticated operation of the meetings API, for the OpenAPI document."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "security": [{"session": []}],
+        "responses": {
+            ok_status: {"description": ok},
+            "401": {"description": "No valid session", "content": error},
+            "403": {"description": "Not allowed for this user", "content": error},
+            "404": {"description": "No such meeting in this course", "content": error},
+        },
+    }
+    if body:
+        operation["requestBody"] = {
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/MeetingInput"}}
+            }
+        }
+        operation["responses"]["422"] = {"description": "The meeting has mistakes, per field"}
+    return operation
+
+
+# Paths relative to the document's server, /api/v1.
 OPENAPI_PATHS: dict[str, Any] = {
-    "/api/v1/recordings": {
-        "get": {
-            "summary": "The course's cloud recordings the user may see, with their links",
-            "responses": {"200": {"description": "recordings, and publish_all for instructors"}},
-        }
+    "/meetings": {
+        "get": _operation("The course's upcoming and previous meetings", "meetings"),
+        "post": _operation("Schedule a meeting", "the meeting", "201", body=True),
     },
-    "/api/v1/recordings/publish-all": {
-        "post": {
-            "summary": "Publish every recording of the course to students (instructors)",
-            "responses": {"200": {"description": "the course's publish_all flag"}},
-        }
+    "/meetings/{uid}": {
+        "get": _operation("One meeting of the course", "the meeting"),
+        "patch": _operation(
+            "Change a meeting (fields not sent keep their value)", "the meeting", body=True
+        ),
+        "delete": _operation("Delete a meeting", "deleted", "204"),
     },
-    "/api/v1/meetings/{uid}/recordings": {
-        "get": {
-            "summary": "A meeting's cloud recordings the user may see",
-            "responses": {"200": {"description": "recordings"}},
-        }
+    "/meetings/{uid}/start": {
+        "post": _operation("The host's start link (the host only; never cached)", "start_url"),
     },
-    "/api/v1/meetings/{uid}/recordings/publish": {
-        "post": {
-            "summary": "Publish or withdraw one recording (instructors)",
-            "responses": {"200": {"description": "the recording's published flag"}},
-        }
+    "/meetings/{uid}/join": {
+        "post": _operation("The caller's own join link", "join_url"),
     },
-    "/api/v1/meetings/{uid}/recordings/delete": {
-        "post": {
-            "summary": "Delete one recording (instructors)",
-            "responses": {"204": {"description": "deleted"}},
-        }
+    "/recordings": {
+        "get": _operation(
+            "The course's cloud recordings the user may see, with their links",
+            "recordings, and publish_all for instructors",
+        )
     },
-    "/api/v1/meetings/{uid}/attendance": {
-        "get": {
-            "summary": "Attendance of each held session of a meeting (instructors)",
-            "responses": {"200": {"description": "sessions with their attendees"}},
-        }
+    "/recordings/publish-all": {
+        "post": _operation(
+            "Publish every recording of the course to students (instructors)",
+            "the course's publish_all flag",
+        )
     },
-    "/api/v1/meetings/{uid}/attendance.csv": {
-        "get": {
-            "summary": "One session's attendance as CSV (instructors)",
-            "responses": {"200": {"description": "text/csv"}},
-        }
+    "/meetings/{uid}/recordings": {
+        "get": _operation("A meeting's cloud recordings the user may see", "recordings")
     },
+    "/meetings/{uid}/recordings/publish": {
+        "post": _operation(
+            "Publish or withdraw one recording (instructors)", "the recording's published flag"
+        )
+    },
+    "/meetings/{uid}/recordings/delete": {
+        "post": _operation("Delete one recording (instructors)", "deleted", "204")
+    },
+    "/meetings/{uid}/attendance": {
+        "get": _operation(
+            "Attendance of each held session of a meeting (instructors)",
+            "sessions with their attendees",
+        )
+    },
+    "/meetings/{uid}/attendance.csv": {
+        "get": _operation("One session's attendance as CSV (instructors)", "text/csv")
+    },
+}
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "MeetingInput": {
+        "type": "object",
+        "properties": {
+            "topic": {"type": "string", "maxLength": 200},
+            "agenda": {"type": "string", "maxLength": 2000},
+            "start_time": {
+                "type": "string",
+                "description": "ISO 8601; without an offset it is read in `timezone`",
+            },
+            "duration": {"type": "integer", "minimum": 1, "maximum": 1440},
+            "timezone": {"type": "string", "description": "an IANA time zone name"},
+            "repeat": {"type": "string", "enum": ["none", "daily", "weekly", "monthly"]},
+            "repeat_interval": {"type": "integer"},
+            "weekly_days": {"type": "array", "items": {"type": "string"}},
+            "end_times": {"type": "integer", "minimum": 1, "maximum": 60},
+            "end_date": {"type": "string", "format": "date"},
+        },
+    }
 }

@@ -392,6 +392,8 @@ async def test_login_for_unknown_deployment_is_refused(harness: ToolHarness) -> 
     response = await harness.login(STUDENT, lti_deployment_id="not-registered")
     assert response.status_code == 403
     assert 'data-error-code="unknown_deployment"' in response.text
+    log = await harness.tool.repo.recent_launches()
+    assert (log[0].code, log[0].deployment_id) == ("unknown_deployment", "not-registered")
 
 
 async def test_login_by_post_is_accepted(harness: ToolHarness) -> None:

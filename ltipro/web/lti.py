@@ -160,6 +160,7 @@ async def login(request: Request) -> Response:
                 "lti_version": "1.3",
                 "issuer": params.get("iss"),
                 "client_id": params.get("client_id"),
+                "deployment_id": params.get("lti_deployment_id"),
             },
         )
     credential = await tool.repo.credential_by_id(redirect.platform.credential_id)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ltipro.jobs.handlers import KIND
+from ltipro.storage.database import stored_utc
 from ltipro.storage.jobs_tables import jobs
 from ltipro.storage.repository import Conflict, NotFound
 
@@ -72,18 +73,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite gives back naive values; every time the queue writes is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def _job(row: Row[Any]) -> Job:
     m = row._mapping
-    run_after = _utc(m["run_after"])
-    created_at = _utc(m["created_at"])
-    updated_at = _utc(m["updated_at"])
+    run_after = stored_utc(m["run_after"])
+    created_at = stored_utc(m["created_at"])
+    updated_at = stored_utc(m["updated_at"])
     assert run_after is not None and created_at is not None and updated_at is not None
     return Job(
         id=m["id"],
@@ -95,12 +89,12 @@ def _job(row: Row[Any]) -> Job:
         max_attempts=m["max_attempts"],
         run_after=run_after,
         locked_by=m["locked_by"],
-        locked_until=_utc(m["locked_until"]),
+        locked_until=stored_utc(m["locked_until"]),
         last_error=m["last_error"],
         credential_id=m["credential_id"],
         created_at=created_at,
         updated_at=updated_at,
-        finished_at=_utc(m["finished_at"]),
+        finished_at=stored_utc(m["finished_at"]),
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ltipro.meetings.model import Meeting, recurrence_from_json, recurrence_to_json
+from ltipro.storage.database import stored_utc
 from ltipro.storage.meetings_tables import (
     course_instructors,
     course_recordings_published,
@@ -20,10 +21,6 @@ from ltipro.storage.meetings_tables import (
     published_recordings,
 )
 from ltipro.storage.schema import courses
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _meeting(row: Any) -> Meeting:
@@ -36,7 +33,7 @@ def _meeting(row: Any) -> Meeting:
         provider_meeting_id=row.provider_meeting_id,
         topic=row.topic,
         agenda=row.agenda or "",
-        start_time=_aware(row.start_time),
+        start_time=stored_utc(row.start_time),
         duration=row.duration,
         timezone=row.timezone,
         recurrence=recurrence_from_json(row.recurrence),

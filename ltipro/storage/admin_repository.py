@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ltipro.options import CredentialOptions
+from ltipro.storage.database import stored_utc
 from ltipro.storage.repository import Conflict, NotFound, now
 from ltipro.storage.schema import admin_credentials, admins, audit_log, credentials, launch_log
 
@@ -67,13 +68,6 @@ class AuditEntry:
     setting: str
     old_value: str | None
     new_value: str | None
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def option_value_text(value: Any) -> str:
@@ -145,8 +139,8 @@ class AdminRepository:
                 email=r.email,
                 is_superuser=bool(r.is_superuser),
                 credential_ids=frozenset(managed.get(r.id, ())),
-                created_at=_utc(r.created_at) or now(),
-                last_login_at=_utc(r.last_login_at),
+                created_at=stored_utc(r.created_at) or now(),
+                last_login_at=stored_utc(r.last_login_at),
                 password_hash=r.password_hash,
             )
             for r in rows
@@ -280,7 +274,7 @@ class AdminRepository:
         return [
             AuditEntry(
                 id=r.id,
-                at=_utc(r.at) or now(),
+                at=stored_utc(r.at) or now(),
                 actor=r.actor,
                 credential_id=r.credential_id,
                 credential_name=r.credential_name,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ltipro.crypto import SecretBox, generate_rsa_key, hash_api_secret
 from ltipro.options import CredentialOptions
+from ltipro.storage.database import stored_utc
 from ltipro.storage.schema import (
     api_keys,
     courses,
@@ -79,13 +80,6 @@ class ToolKey:
     public_jwk: dict[str, Any]
     created_at: datetime
     retired_at: datetime | None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 class Repository:
@@ -357,8 +351,8 @@ class Repository:
                 kid=r.kid,
                 private_key=self.box.decrypt(r.private_key),
                 public_jwk=dict(r.public_jwk),
-                created_at=_aware(r.created_at) or now(),
-                retired_at=_aware(r.retired_at),
+                created_at=stored_utc(r.created_at) or now(),
+                retired_at=stored_utc(r.retired_at),
             )
             for r in rows
         ]

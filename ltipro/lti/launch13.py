@@ -399,7 +399,7 @@ async def validate_launch13(
             "This launch was already used. Start it again from your LMS.",
             status=401,
         )
-    credential = await tool.repo.credential_by_id(platform.credential_id)
+    credential = platform.credential or await tool.repo.credential_by_id(platform.credential_id)
     message = LaunchMessage(
         version="1.3",
         claims=body,

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ltipro.crypto import SecretBox, generate_rsa_key, hash_api_secret
+from ltipro.observability import launch_recorded
 from ltipro.options import CredentialOptions
 from ltipro.storage.database import stored_utc
 from ltipro.storage.schema import (
@@ -25,6 +26,13 @@ from ltipro.storage.schema import (
     plugin_settings,
     tool_keys,
 )
+
+
+class _Columns:
+    """Attribute access over a mapping, as a result row gives it."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
 
 
 class NotFound(LookupError):
@@ -64,6 +72,8 @@ class Platform:
     source: str
     name: str | None
     deployments: tuple[tuple[str, bool], ...] = ()
+    # The platform's credential, when it was read with it (``find_platforms``).
+    credential: Credential | None = field(default=None, repr=False, compare=False)
 
     def deployment_enabled(self, deployment_id: str) -> bool | None:
         """``True``/``False`` for a known deployment, ``None`` for an unknown one."""
@@ -254,42 +264,75 @@ class Repository:
             by_platform.setdefault(dep.platform_id, []).append(
                 (dep.deployment_id, bool(dep.enabled))
             )
-        return [
-            Platform(
-                id=r.id,
-                credential_id=r.credential_id,
-                lms=r.lms,
-                issuer=r.issuer,
-                client_id=r.client_id,
-                auth_login_url=r.auth_login_url,
-                auth_token_url=r.auth_token_url,
-                jwks_url=r.jwks_url,
-                status=r.status,
-                source=r.source,
-                name=r.name,
-                deployments=tuple(by_platform.get(r.id, ())),
-            )
-            for r in rows
-        ]
+        return [self._platform(r, tuple(by_platform.get(r.id, ()))) for r in rows]
+
+    @staticmethod
+    def _platform(
+        r: Any, deps: tuple[tuple[str, bool], ...], credential: Credential | None = None
+    ) -> Platform:
+        return Platform(
+            id=r.id,
+            credential_id=r.credential_id,
+            lms=r.lms,
+            issuer=r.issuer,
+            client_id=r.client_id,
+            auth_login_url=r.auth_login_url,
+            auth_token_url=r.auth_token_url,
+            jwks_url=r.jwks_url,
+            status=r.status,
+            source=r.source,
+            name=r.name,
+            deployments=deps,
+            credential=credential,
+        )
 
     async def platform(self, platform_id: int) -> Platform:
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(select(platforms).where(platforms.c.id == platform_id))
-            ).all()
-            found = await self._platform_rows(conn, rows)
+        """The platform, with its deployments and credential."""
+        found = await self._platforms_with_credentials(platforms.c.id == platform_id)
         if not found:
             raise NotFound(f"there is no platform with id {platform_id}")
         return found[0]
 
     async def find_platforms(self, issuer: str, client_id: str | None = None) -> list[Platform]:
-        """Registrations with this issuer (and client id, when given)."""
-        query = select(platforms).where(platforms.c.issuer == issuer)
+        """Registrations with this issuer (and client id, when given), with their credential."""
+        where = [platforms.c.issuer == issuer]
         if client_id is not None:
-            query = query.where(platforms.c.client_id == client_id)
+            where.append(platforms.c.client_id == client_id)
+        return await self._platforms_with_credentials(*where)
+
+    async def _platforms_with_credentials(self, *where: Any) -> list[Platform]:
+        """Platforms, their deployments and their credential, in one statement.
+
+        Every login and launch starts by reading these, so they come back together.
+        """
+        cred = credentials.alias("platform_credential")
+        cred_columns = [column.label(f"cred__{column.name}") for column in cred.c]
+        query = (
+            select(
+                platforms,
+                *cred_columns,
+                deployments.c.deployment_id.label("deployment_id"),
+                deployments.c.enabled.label("deployment_enabled"),
+            )
+            .join(cred, cred.c.id == platforms.c.credential_id)
+            .outerjoin(deployments, deployments.c.platform_id == platforms.c.id)
+            .where(*where)
+        )
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query.order_by(platforms.c.id))).all()
-            return await self._platform_rows(conn, rows)
+            rows = (await conn.execute(query.order_by(platforms.c.id, deployments.c.id))).all()
+        found: dict[int, tuple[Any, Credential, list[tuple[str, bool]]]] = {}
+        for row in rows:
+            if row.id not in found:
+                mapping = row._mapping
+                credential = self._credential(
+                    _Columns({c.name: mapping[f"cred__{c.name}"] for c in cred.c})
+                )
+                found[row.id] = (row, credential, [])
+            if row.deployment_id is not None:
+                found[row.id][2].append((row.deployment_id, bool(row.deployment_enabled)))
+        return [
+            self._platform(row, tuple(deps), credential) for row, credential, deps in found.values()
+        ]
 
     async def list_platforms(self, credential: Credential | None = None) -> list[Platform]:
         query = select(platforms).order_by(platforms.c.id)
@@ -400,6 +443,7 @@ class Repository:
         title: str | None,
         label: str | None,
         history: Sequence[str],
+        platform_id: int | None = None,
     ) -> None:
         """Create the course on its first launch, refresh what the LMS says on later ones."""
         at = now()
@@ -411,6 +455,8 @@ class Repository:
             "history": list(history),
             "last_launch_at": at,
         }
+        if platform_id is not None:  # LTI 1.1 launches name no platform: keep the last one
+            values["platform_id"] = platform_id
         where = and_(
             courses.c.credential_id == credential_id,
             courses.c.domain == domain,
@@ -443,6 +489,7 @@ class Repository:
                 values[key] = values[key][: 2000 if key == "message" else 255]
         async with self.engine.begin() as conn:
             await conn.execute(insert(launch_log).values(**values))
+        launch_recorded(values.get("lms"), str(values.get("outcome")))
 
     async def recent_launches(
         self, credential: Credential | None = None, limit: int = 50

@@ -163,7 +163,9 @@ async def login(request: Request) -> Response:
                 "deployment_id": params.get("lti_deployment_id"),
             },
         )
-    credential = await tool.repo.credential_by_id(redirect.platform.credential_id)
+    credential = redirect.platform.credential or await tool.repo.credential_by_id(
+        redirect.platform.credential_id
+    )
     response: Response
     if redirect.storage_target:
         response = render(

@@ -5,10 +5,13 @@ Plain data, returned from the hooks in :mod:`ltipro.hookspecs`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ltipro.context import LaunchContext
 
 
 @dataclass(frozen=True)
@@ -114,11 +117,32 @@ class RegistrationArtifact:
 
 
 @dataclass(frozen=True)
-class CalendarEvent:
-    """A meeting as an LMS calendar shows it.
+class Audience:
+    """A part of a course a meeting can be for: a section or a group (Canvas has both).
 
-    ``marker`` is a stable string put into the event (its description) so a retried
-    create finds the event it already made.
+    ``id`` is the LMS's own id of the section or group; ``name`` is what people see.
+    """
+
+    kind: Literal["section", "group"]
+    id: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        """``section:<id>`` or ``group:<id>``: how a meeting stores its audience."""
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True)
+class CalendarEvent:
+    """A meeting (one occurrence of it) as an LMS calendar shows it.
+
+    ``marker`` is a stable string the plugin puts into the event (its description) so a
+    retried create finds the event it already made, and reconciliation recognises the
+    tool's events. The core sends each occurrence of a recurring meeting as an event of
+    its own, so plugins never translate recurrence rules; ``recurrence`` is a readable
+    description of the series for the event's text only. ``audience`` is empty for the
+    whole course, or the sections and groups the meeting is for.
     """
 
     marker: str
@@ -129,3 +153,95 @@ class CalendarEvent:
     join_url: str
     description: str = ""
     recurrence: str | None = None
+    audience: tuple[Audience, ...] = ()
+
+
+@dataclass(frozen=True)
+class LmsCalendarEvent:
+    """An event as found in an LMS calendar (by ``calendar_list_events``).
+
+    ``marker`` is the tool's marker read back from the event, ``None`` for events the tool
+    did not make.
+    """
+
+    id: str
+    title: str
+    start: datetime | None
+    end: datetime | None
+    marker: str | None
+
+
+@dataclass(frozen=True)
+class CourseNotice:
+    """A message to a course's members, sent by an LMS plugin that can (Canvas Conversations).
+
+    ``kind`` is ``meeting_scheduled`` or ``recording_published``; ``audience`` narrows the
+    recipients to sections or groups (empty: the whole course); ``key`` is the notice's
+    idempotency key, for a plugin that can look for a message it already sent.
+    """
+
+    kind: Literal["meeting_scheduled", "recording_published"]
+    subject: str
+    body: str
+    url: str
+    key: str
+    audience: tuple[Audience, ...] = ()
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """Who is looking at a course's meetings page, for ``page_notices``.
+
+    ``launch`` is the normalized launch context (user, course, roles, attributes);
+    ``role`` is ``instructor`` or ``student`` as the credential's options decide it;
+    ``may_schedule`` says whether this person may schedule meetings here;
+    ``calendar_sync`` whether the credential sends meetings to the LMS calendar.
+    """
+
+    launch: LaunchContext
+    role: Literal["instructor", "student"]
+    may_schedule: bool
+    calendar_sync: bool
+
+
+@dataclass(frozen=True)
+class PageNotice:
+    """A short notice on the course's meetings page, with one button.
+
+    ``action_url`` is a path of the tool itself (``/plugins/canvas/oauth/start``): a
+    ``post`` action is a form that carries the page's session field, a ``get`` action a
+    link. ``new_window`` opens the action in a new window, as pages that refuse to be
+    framed (an LMS's sign-in) need. ``key`` names the notice in the page
+    (``data-notice``), for scripts and tests.
+    """
+
+    text: str
+    action_label: str
+    action_url: str
+    method: Literal["post", "get"] = "post"
+    new_window: bool = False
+    key: str = ""
+
+
+ConnectionStatus = Literal["connected", "not_connected", "needs_reconnecting", "not_set_up"]
+
+
+@dataclass(frozen=True)
+class AdminConnection:
+    """An authorisation an admin gives once in the admin console (a service connection).
+
+    ``key`` names the connection within its plugin (``brightspace``); ``label`` is what
+    the admin reads; ``status`` one of ``connected``, ``not_connected``,
+    ``needs_reconnecting`` or ``not_set_up`` (settings missing: ``detail`` says which),
+    and ``detail`` a sentence about it. ``start`` makes a fresh URL to send the admin's
+    browser to, called only when the admin presses the button (``action_label``); the
+    URL is never put in a page, so a one-time link cannot be copied from it. ``None``
+    offers no button.
+    """
+
+    key: str
+    label: str
+    status: ConnectionStatus
+    detail: str = ""
+    action_label: str = "Connect"
+    start: Callable[[], Awaitable[str]] | None = field(default=None, compare=False)

@@ -9,7 +9,9 @@ Two kinds of hooks:
   when the credential has that plugin enabled (``launch_context``,
   ``course_identifiers``, ``custom_parameter``, ``attribute_value``,
   ``registration_artifacts``, ``calendar_create_event``, ``calendar_update_event``,
-  ``calendar_delete_event``). The plugin does not need to check which LMS it is.
+  ``calendar_delete_event``, ``calendar_list_events``, ``course_audiences``,
+  ``notify_course``, ``page_notices``, ``admin_connections``). The plugin does not need
+  to check which LMS it is.
 
 Any hook may return a value, a callable or an awaitable; the core resolves each with
 :func:`ltipro.utils.await_me_maybe`. The hooks the core reads from synchronous code, at
@@ -24,6 +26,7 @@ Every hook is documented with its full signature in ``docs/plugins.md``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -33,14 +36,23 @@ if TYPE_CHECKING:
 
     from ltipro.context import CourseIdentifiers, LaunchContext, LaunchMessage
     from ltipro.extension import (
+        AdminConnection,
+        Audience,
         CalendarEvent,
+        CourseNotice,
         CustomParameter,
         ExampleLaunch,
+        LmsCalendarEvent,
         LmsDetails,
+        PageContext,
+        PageNotice,
         RegistrationArtifact,
         SettingSpec,
     )
+    from ltipro.lmsapi import LmsApi
     from ltipro.providers.base import ProviderSpec
+    from ltipro.storage.repository import Credential, Platform
+    from ltipro.tool import Tool
 
 PROJECT = "ltipro"
 
@@ -210,47 +222,147 @@ def meetings_providers() -> list[ProviderSpec]:
 
 @hookspec
 async def calendar_create_event(
-    course: CourseIdentifiers, event: CalendarEvent, settings: Mapping[str, Any]
+    course: CourseIdentifiers, event: CalendarEvent, settings: Mapping[str, Any], api: LmsApi
 ) -> str | None:
     """Create the LMS calendar event of a meeting and return the LMS's event id (LMS hook).
 
-    Called by the job queue after the meeting is saved. Look for an event carrying
-    ``event.marker`` first, so a retried job never leaves two events. Example::
+    Called by the job queue after the meeting is saved, once per occurrence of a
+    recurring meeting. Look for an event carrying ``event.marker`` first, so a retried
+    job never leaves two events. ``api`` holds the HTTP client, settings and tokens
+    (:class:`ltipro.lmsapi.LmsApi`); failures are raised as :mod:`ltipro.lmsapi` errors.
+    Example::
 
         @hookimpl
-        async def calendar_create_event(course, event, settings):
-            response = await client.post("/api/v1/calendar_events", ...)
+        async def calendar_create_event(course, event, settings, api):
+            response = await api.http.post(f"{base}/api/v1/calendar_events", ...)
+            raise_for_lms_status(response, "Canvas")
             return str(response.json()["id"])
     """
 
 
 @hookspec
 async def calendar_update_event(
-    course: CourseIdentifiers, event_id: str, event: CalendarEvent, settings: Mapping[str, Any]
+    course: CourseIdentifiers,
+    event_id: str,
+    event: CalendarEvent,
+    settings: Mapping[str, Any],
+    api: LmsApi,
 ) -> str | None:
     """Change the LMS calendar event ``event_id``; return its (possibly new) id (LMS hook).
 
-    Example::
+    An event that is gone at the LMS raises :class:`ltipro.lmsapi.LmsNotFound`; the core
+    then creates it again. Example::
 
         @hookimpl
-        async def calendar_update_event(course, event_id, event, settings):
-            await client.put(f"/api/v1/calendar_events/{event_id}", ...)
+        async def calendar_update_event(course, event_id, event, settings, api):
+            await api.http.put(f"{base}/api/v1/calendar_events/{event_id}", ...)
             return event_id
     """
 
 
 @hookspec
 async def calendar_delete_event(
-    course: CourseIdentifiers, event_id: str, settings: Mapping[str, Any]
+    course: CourseIdentifiers, event_id: str, settings: Mapping[str, Any], api: LmsApi
 ) -> bool | None:
     """Delete the LMS calendar event ``event_id``; an event already gone is success (LMS hook).
 
     Example::
 
         @hookimpl
-        async def calendar_delete_event(course, event_id, settings):
-            await client.delete(f"/api/v1/calendar_events/{event_id}")
+        async def calendar_delete_event(course, event_id, settings, api):
+            await api.http.delete(f"{base}/api/v1/calendar_events/{event_id}")
             return True
+    """
+
+
+@hookspec
+async def calendar_list_events(
+    course: CourseIdentifiers,
+    start: datetime,
+    end: datetime,
+    settings: Mapping[str, Any],
+    api: LmsApi,
+) -> list[LmsCalendarEvent] | None:
+    """The course's calendar events between ``start`` and ``end`` (LMS hook).
+
+    Used by ``ltipro calendar reconcile`` to find missing, stale, duplicate and orphaned
+    events; return at least the events that carry a tool marker (``LmsCalendarEvent.marker``).
+    Example::
+
+        @hookimpl
+        async def calendar_list_events(course, start, end, settings, api):
+            return [LmsCalendarEvent(e["id"], e["title"], ..., marker=read_marker(e))
+                    for e in await fetch_all(api, course, start, end)]
+    """
+
+
+@hookspec
+async def course_audiences(
+    course: CourseIdentifiers, settings: Mapping[str, Any], api: LmsApi
+) -> list[Audience] | None:
+    """The sections and groups of a course a meeting can be scheduled for (LMS hook).
+
+    Return ``None`` when the LMS (or the plugin's configuration) cannot tell; the schedule
+    form then offers the whole course only. Example::
+
+        @hookimpl
+        async def course_audiences(course, settings, api):
+            sections = await fetch_sections(api, course)
+            return [Audience("section", str(s["id"]), s["name"]) for s in sections]
+    """
+
+
+@hookspec
+async def notify_course(
+    course: CourseIdentifiers, notice: CourseNotice, settings: Mapping[str, Any], api: LmsApi
+) -> bool | None:
+    """Send a notice to the course's members through the LMS's messaging (LMS hook).
+
+    Called by the job queue when a meeting is scheduled or a recording published and the
+    credential has course notifications on. Return ``True`` once sent, ``None`` when the
+    LMS cannot send messages. Example::
+
+        @hookimpl
+        async def notify_course(course, notice, settings, api):
+            await api.http.post(f"{base}/api/v1/conversations", data={...})
+            return True
+    """
+
+
+@hookspec
+async def page_notices(
+    context: PageContext, settings: Mapping[str, Any], api: LmsApi
+) -> list[PageNotice] | None:
+    """Short notices with one button each for the course's meetings page (LMS hook).
+
+    For what only the person looking can do, such as authorising the tool in the LMS.
+    ``api.user_id`` is that person. The page waits briefly and shows the page without
+    the notices when the plugin is slow or fails. Example::
+
+        @hookimpl
+        async def page_notices(context, settings, api):
+            if context.role == "instructor" and await api.tokens.get(api.user_id) is None:
+                return [PageNotice("Connect Canvas ...", "Connect Canvas",
+                                   "/plugins/canvas/oauth/start", new_window=True)]
+    """
+
+
+@hookspec
+async def admin_connections(
+    tool: Tool, credential: Credential, platform: Platform | None, settings: Mapping[str, Any]
+) -> list[AdminConnection] | None:
+    """Connections an admin authorises once, with their status, for the admin console (LMS hook).
+
+    Called for the credential (``platform`` ``None``) and for each of its platform
+    registrations of the plugin's LMS; ``settings`` are the plugin's effective settings
+    there. The console calls a connection's ``start`` when the admin presses its button,
+    and sends the browser to the URL it returns. Example::
+
+        @hookimpl
+        async def admin_connections(tool, credential, platform, settings):
+            platform_id = platform.id if platform else None
+            return [AdminConnection("brightspace", "Brightspace API", "not_connected",
+                                    start=lambda: make_start_link(tool, credential, platform_id))]
     """
 
 
@@ -270,6 +382,11 @@ HOOK_KINDS: dict[str, str] = {
     "calendar_create_event": "lms",
     "calendar_update_event": "lms",
     "calendar_delete_event": "lms",
+    "calendar_list_events": "lms",
+    "course_audiences": "lms",
+    "notify_course": "lms",
+    "page_notices": "lms",
+    "admin_connections": "lms",
 }
 
 

@@ -1,0 +1,266 @@
+"""Reaching a course's LMS from a job: the plugin, its settings, its tokens, one call.
+
+Job handlers (calendar sync, course notices) and commands (``ltipro calendar
+reconcile``) know a course by its row id. :func:`course_lms` turns that into a
+:class:`CourseLms`: the course as the LMS knows it, the LMS plugin that serves it, the
+plugin's effective settings for the course's credential and platform, and an
+:class:`~ltipro.lmsapi.LmsApi` whose tokens are kept in the database, encrypted::
+
+    lms = await course_lms(tool, course_id, user_id=meeting.host_user_id)
+    if lms is None or not lms.implements("calendar_create_event"):
+        return  # the course is gone, or its LMS has no calendar the tool can fill
+    event_id = await lms.call("calendar_create_event", event=event)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ltipro.context import CourseIdentifiers
+from ltipro.crypto import SecretBox
+from ltipro.lmsapi import LmsApi, StoredToken
+from ltipro.plugin_settings import effective_settings
+from ltipro.storage.calendar_tables import lms_tokens
+from ltipro.storage.database import stored_utc
+from ltipro.storage.repository import Credential, NotFound
+from ltipro.storage.schema import courses
+
+if TYPE_CHECKING:
+    from ltipro.tool import Tool
+
+MAX_SUBJECT_LENGTH = 255
+
+
+# -- tokens in the database ---------------------------------------------------------------------
+
+
+class DatabaseTokenStore:
+    """A :class:`~ltipro.lmsapi.TokenStore` on the ``lms_tokens`` table.
+
+    Scoped to one credential, platform (``None``: the credential's own) and plugin, so a
+    plugin never sees another's tokens nor another credential's. Each token is stored as
+    JSON encrypted with the tool's secret key: a copy of the database alone gives no one
+    access to an LMS.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        box: SecretBox,
+        *,
+        credential_id: int,
+        platform_id: int | None,
+        plugin: str,
+    ) -> None:
+        self.engine = engine
+        self.box = box
+        self.credential_id = credential_id
+        self.platform_id = platform_id
+        self.plugin = plugin
+
+    def _scope(self) -> Any:
+        platform = (
+            lms_tokens.c.platform_id.is_(None)
+            if self.platform_id is None
+            else lms_tokens.c.platform_id == self.platform_id
+        )
+        return and_(
+            lms_tokens.c.credential_id == self.credential_id,
+            lms_tokens.c.plugin == self.plugin,
+            platform,
+        )
+
+    @staticmethod
+    def _check(subject: str) -> None:
+        if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_LENGTH:
+            raise ValueError(f"a token's subject is 1 to {MAX_SUBJECT_LENGTH} characters")
+
+    async def get(self, subject: str) -> StoredToken | None:
+        self._check(subject)
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(lms_tokens.c.token)
+                    .where(and_(self._scope(), lms_tokens.c.subject == subject))
+                    .order_by(lms_tokens.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else _token_from_json(self.box.decrypt(row.token))
+
+    async def put(self, subject: str, token: StoredToken) -> None:
+        self._check(subject)
+        values = {"token": self.box.encrypt(_token_to_json(token)), "updated_at": datetime.now(UTC)}
+        where = and_(self._scope(), lms_tokens.c.subject == subject)
+        for _ in range(2):
+            try:
+                async with self.engine.begin() as conn:
+                    changed = await conn.execute(update(lms_tokens).where(where).values(values))
+                    if not changed.rowcount:
+                        await conn.execute(
+                            insert(lms_tokens).values(
+                                credential_id=self.credential_id,
+                                platform_id=self.platform_id,
+                                plugin=self.plugin,
+                                subject=subject,
+                                **values,
+                            )
+                        )
+                return
+            except IntegrityError:
+                continue  # another process stored it at the same moment: update theirs
+
+    async def delete(self, subject: str) -> None:
+        self._check(subject)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(lms_tokens).where(and_(self._scope(), lms_tokens.c.subject == subject))
+            )
+
+    async def subjects(self) -> list[str]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(lms_tokens.c.subject).distinct().where(self._scope()))
+            ).all()
+        return sorted(r.subject for r in rows)
+
+
+def _token_to_json(token: StoredToken) -> str:
+    return json.dumps(
+        {
+            "access_token": token.access_token,
+            "refresh_token": token.refresh_token,
+            "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+            "scope": token.scope,
+            "extra": dict(token.extra),
+        }
+    )
+
+
+def _token_from_json(text: str) -> StoredToken:
+    data = json.loads(text)
+    expires = data.get("expires_at")
+    return StoredToken(
+        access_token=data["access_token"],
+        refresh_token=data.get("refresh_token"),
+        expires_at=stored_utc(datetime.fromisoformat(expires)) if expires else None,
+        scope=data.get("scope"),
+        extra=data.get("extra") or {},
+    )
+
+
+def token_store(tool: Tool, credential_id: int, platform_id: int | None, plugin: str) -> Any:
+    """The database token store of one plugin for a credential (and platform).
+
+    Also what a plugin's OAuth callback route uses to keep the token it was granted.
+    """
+    return DatabaseTokenStore(
+        tool.repo.engine,
+        tool.repo.box,
+        credential_id=credential_id,
+        platform_id=platform_id,
+        plugin=plugin,
+    )
+
+
+# -- a course's LMS -----------------------------------------------------------------------------
+
+
+@dataclass
+class CourseLms:
+    """One course's LMS, ready to be called: the plugin, its settings and an API handle."""
+
+    tool: Tool
+    course_id: int
+    course: CourseIdentifiers
+    credential: Credential
+    lms: str
+    platform_id: int | None
+    settings: dict[str, Any]
+    api: LmsApi
+
+    def implements(self, hook: str) -> bool:
+        """Whether the course's LMS plugin implements ``hook`` itself."""
+        return self.tool.plugins.implements(self.lms, hook)
+
+    async def call(self, hook: str, **kwargs: Any) -> Any:
+        """Call the LMS hook ``hook`` with ``course``, ``settings`` and ``api`` filled in.
+
+        Returns the plugin's answer, or ``None`` when the plugin does not implement the
+        hook. Errors from :mod:`ltipro.lmsapi` pass through for the caller to map.
+        """
+        if not self.implements(hook):
+            return None
+        return await self.tool.plugins.call_lms(
+            self.lms, hook, course=self.course, settings=self.settings, api=self.api, **kwargs
+        )
+
+
+async def course_lms(tool: Tool, course_id: int, *, user_id: str | None = None) -> CourseLms | None:
+    """The LMS of the course with row id ``course_id``, or ``None`` when it cannot be reached.
+
+    ``None`` means there is nothing to call: the course or its credential was deleted,
+    its LMS's plugin is not loaded in this process, or the credential has that plugin
+    turned off. ``user_id`` is the LMS user the calls are made for (a meeting's host),
+    for LMSs that authorise per user.
+    """
+    async with tool.repo.engine.connect() as conn:
+        row = (await conn.execute(select(courses).where(courses.c.id == course_id))).first()
+    if row is None:
+        return None
+    try:
+        credential = await tool.repo.credential_by_id(row.credential_id)
+    except NotFound:
+        return None
+    lms = row.lms
+    if tool.plugins.plugin(lms) is None or lms not in credential.enabled_plugins:
+        return None
+    platform_id = row.platform_id
+    issuer = None
+    if platform_id is not None:
+        try:
+            platform = await tool.repo.platform(platform_id)
+        except NotFound:
+            platform_id = None
+        else:
+            issuer = platform.issuer
+    settings = await effective_settings(tool, credential, lms, platform_id)
+    course = CourseIdentifiers(
+        context_id=row.context_id,
+        lms_course_id=row.lms_course_id,
+        title=row.title,
+        label=row.label,
+        history=tuple(row.history or ()),
+        domain=row.domain,
+    )
+    api = LmsApi(
+        http=tool.http,
+        settings=settings,
+        tokens=token_store(tool, credential.id, platform_id, lms),
+        credential_id=credential.id,
+        platform_id=platform_id,
+        issuer=issuer,
+        user_id=user_id,
+        allow_private_urls=tool.settings.allow_private_urls,
+        resolver=tool.platform_keys.resolver,
+    )
+    return CourseLms(
+        tool=tool,
+        course_id=course_id,
+        course=course,
+        credential=credential,
+        lms=lms,
+        platform_id=platform_id,
+        settings=settings,
+        api=api,
+    )
+
+
+__all__ = ["CourseLms", "DatabaseTokenStore", "course_lms", "token_store"]

@@ -36,8 +36,17 @@ from ltipro.lti.claims import (
     with_roles,
 )
 from ltipro.utils import normalize_domain
+from ltipro_canvas.audiences import course_audiences as course_audiences
+from ltipro_canvas.calendar import calendar_create_event as calendar_create_event
+from ltipro_canvas.calendar import calendar_delete_event as calendar_delete_event
+from ltipro_canvas.calendar import calendar_list_events as calendar_list_events
+from ltipro_canvas.calendar import calendar_update_event as calendar_update_event
+from ltipro_canvas.conversations import notify_course as notify_course
 from ltipro_canvas.examples import EXAMPLES
+from ltipro_canvas.notices import page_notices as page_notices
+from ltipro_canvas.oauth import plugin_routes as plugin_routes
 from ltipro_canvas.registration import registration_artifacts as registration_artifacts
+from ltipro_canvas.settings import plugin_settings as plugin_settings
 
 NAME = "canvas"
 TITLE = "Canvas"
@@ -87,6 +96,7 @@ VARIABLES: dict[str, str] = {
     "term_name": "$Canvas.term.name",
     "term_start": "$Canvas.term.startAt",
     "section_ids": "$Canvas.course.sectionIds",
+    "canvas_section_ids": "$Canvas.course.sectionIds",
     "section_sis_ids": "$Canvas.course.sectionSisSourceIds",
     "user_id": "$Canvas.user.id",
     "canvas_user_id": "$Canvas.user.id",

@@ -41,12 +41,16 @@ CUSTOM_FIELDS: Mapping[str, str] = {
     "canvas_api_domain": "$Canvas.api.domain",
     **STANDARD_CUSTOM,
     "canvas_previous_context_ids": "$Canvas.course.previousContextIds",
+    # The launching user's sections, so students see the meetings held for them.
+    "canvas_section_ids": "$Canvas.course.sectionIds",
 }
 # LTI 1.1 launches from Canvas carry custom_canvas_course_id, _user_id, _user_login_id
 # and _api_domain on their own; only the others need asking for.
 CUSTOM_FIELDS_11: Mapping[str, str] = {
     **STANDARD_CUSTOM,
     "canvas_previous_context_ids": "$Canvas.course.previousContextIds",
+    # The launching user's sections, so students see the meetings held for them.
+    "canvas_section_ids": "$Canvas.course.sectionIds",
 }
 
 

@@ -166,6 +166,7 @@ def test_the_developer_key_asks_for_every_custom_field_the_plugin_reads() -> Non
         "person_address_timezone",  # the core's time zone option
         "context_id_history",
         "canvas_previous_context_ids",
+        "canvas_section_ids",  # the core's meetings listing for sections
     }
     assert set(custom) == read
     assert {"context_id_history", "canvas_previous_context_ids"} <= set(
@@ -185,6 +186,7 @@ def test_a_launch_with_the_custom_fields_canvas_resolves_gives_the_full_context(
         "$Person.address.timezone": "America/Chicago",
         "$Context.id.history": "prev-context-1,prev-context-2",
         "$Canvas.course.previousContextIds": "prev-context-3",
+        "$Canvas.course.sectionIds": "41,42",
     }
     custom = {name: resolved[v] for name, v in developer_key(BASE)["custom_fields"].items()}
     claims = {**TEACHER_13, CLAIM + "custom": custom}
@@ -199,6 +201,7 @@ def test_a_launch_with_the_custom_fields_canvas_resolves_gives_the_full_context(
     assert course is not None
     assert course.lms_course_id == "3"
     assert course.history == ("prev-context-1", "prev-context-2", "prev-context-3")
+    assert context.attributes["custom_canvas_section_ids"] == "41,42"
 
 
 # -- every artefact ------------------------------------------------------------------------------

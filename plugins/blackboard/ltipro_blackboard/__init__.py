@@ -38,8 +38,13 @@ from ltipro.lti.claims import (
     standard_launch_context,
     with_roles,
 )
+from ltipro_blackboard.calendar import calendar_create_event as calendar_create_event
+from ltipro_blackboard.calendar import calendar_delete_event as calendar_delete_event
+from ltipro_blackboard.calendar import calendar_list_events as calendar_list_events
+from ltipro_blackboard.calendar import calendar_update_event as calendar_update_event
 from ltipro_blackboard.examples import EXAMPLES
 from ltipro_blackboard.registration import registration_artifacts as registration_artifacts
+from ltipro_blackboard.settings import plugin_settings as plugin_settings
 
 NAME = "blackboard"
 TITLE = "Blackboard Learn"

@@ -32,8 +32,13 @@ from ltipro.lti.claims import (
     with_roles,
 )
 from ltipro.utils import first_present
+from ltipro_moodle.calendar import calendar_create_event as calendar_create_event
+from ltipro_moodle.calendar import calendar_delete_event as calendar_delete_event
+from ltipro_moodle.calendar import calendar_list_events as calendar_list_events
+from ltipro_moodle.calendar import calendar_update_event as calendar_update_event
 from ltipro_moodle.examples import EXAMPLES
 from ltipro_moodle.registration import registration_artifacts as registration_artifacts
+from ltipro_moodle.settings import plugin_settings as plugin_settings
 
 NAME = "moodle"
 TITLE = "Moodle"

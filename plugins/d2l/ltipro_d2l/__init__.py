@@ -39,14 +39,22 @@ from ltipro.lti.claims import (
     with_roles,
 )
 from ltipro.utils import first_present, normalize_domain
+from ltipro_d2l.calendar import calendar_create_event as calendar_create_event
+from ltipro_d2l.calendar import calendar_delete_event as calendar_delete_event
+from ltipro_d2l.calendar import calendar_list_events as calendar_list_events
+from ltipro_d2l.calendar import calendar_update_event as calendar_update_event
+from ltipro_d2l.connections import admin_connections as admin_connections
 from ltipro_d2l.examples import EXAMPLES
+from ltipro_d2l.oauth import plugin_routes as plugin_routes
 from ltipro_d2l.registration import registration_artifacts as registration_artifacts
+from ltipro_d2l.settings import plugin_settings as plugin_settings
 
 NAME = "d2l"
 TITLE = "D2L Brightspace"
 BRIGHTSPACE_CLAIM = "http://www.brightspace.com"
 LAUNCH_PRESENTATION = "https://purl.imsglobal.org/spec/lti/claim/launch_presentation"
 HISTORY_PARAMETER = "context_id_history"  # $Context.id.history
+ORG_UNIT_PARAMETER = "org_unit_id"  # {OrgUnitId}
 
 _TENANT_USER = re.compile(r"^(?P<tenant>.+)_(?P<user>\d+)$")
 _ORG_UNIT_IN_URL = re.compile(r"/orgunit/(\d+)(?=[/?#]|$)")
@@ -199,7 +207,12 @@ def course_identifiers(message: LaunchMessage) -> CourseIdentifiers | None:
     course = standard_course_identifiers(message)
     if course is None:
         return None
-    org_unit = course.context_id if course.context_id.isdigit() else None
+    # The org_unit_id={OrgUnitId} custom parameter, where an admin added it, names the
+    # org unit outright; otherwise Brightspace's context id is the org unit id.
+    custom = (custom_scalar(message, ORG_UNIT_PARAMETER) or "").strip()
+    org_unit = custom if custom.isdigit() else None
+    if org_unit is None and course.context_id.isdigit():
+        org_unit = course.context_id
     if org_unit is None:
         for url in service_urls(message):
             match = _ORG_UNIT_IN_URL.search(url)

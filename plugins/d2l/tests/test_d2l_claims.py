@@ -115,3 +115,16 @@ def test_the_plugin_loads_alone_when_no_other_plugin_can_be_imported(
     plugins = Plugins.load(only=["d2l"])
     assert plugins.lms_names == ["d2l", "generic"]
     assert plugins.details["d2l"].title == "D2L Brightspace"
+
+
+def test_the_org_unit_comes_from_the_custom_parameter_then_the_context_id_then_service_urls() -> (
+    None
+):
+    guid_context = {**INSTRUCTOR_13[CLAIM + "context"], "id": "3f1c9a2e-guid"}
+    claims = {**INSTRUCTOR_13, CLAIM + "context": guid_context}
+    with_parameter = {**claims, CLAIM + "custom": {"org_unit_id": " 600100 "}}
+
+    assert course_identifiers(message13(with_parameter)).lms_course_id == "600100"
+    assert course_identifiers(message13(INSTRUCTOR_13)).lms_course_id == "522938"
+    # No parameter and a context id that is not a number: the AGS line-items URL names it.
+    assert course_identifiers(message13(claims)).lms_course_id == "522938"

@@ -1,0 +1,194 @@
+"""Scheduling a meeting for a Canvas section in a real browser, on a phone-width screen,
+with the keyboard only.
+
+The tool runs under uvicorn with the Canvas plugin, launched from the LMS simulator's
+Canvas teacher example; the course's sections and groups come from the Canvas double
+(``ltipro_canvas.testing_conversations``) served on 127.0.0.1 from a thread of the test,
+configured the way an admin does it (``ltipro plugins set ... canvas api_base_url=...``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import uvicorn
+from ltipro_canvas.testing_conversations import CanvasCourseDouble
+from test_third_party_cookies import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, _browser_available
+
+from ltipro.testing.servers import (
+    ServerError,
+    SimulatorConfig,
+    ToolConfig,
+    free_port,
+    register_platform,
+    run_cli,
+    running,
+    start_simulator,
+    start_tool,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+CREDENTIAL = "college"
+CANVAS_TOKEN = "canvas-admin-token-e2e"
+PHONE = {"width": 390, "height": 844}
+
+
+@dataclass
+class Servers:
+    tool_url: str
+    lms_url: str
+    canvas: CanvasCourseDouble
+
+
+@contextlib.contextmanager
+def _serve(app: Any, port: int) -> Iterator[None]:
+    """Serve ``app`` with uvicorn from a thread; stop it within bounded time."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, name="canvas-double", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ServerError(f"the Canvas double did not start on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    _browser_available()
+    tmp = tmp_path_factory.mktemp("audiences-e2e")
+    tool_port, lms_port, canvas_port = free_port(), free_port(), free_port()
+    tool = ToolConfig(
+        instance=tmp / "instance",
+        base_url=f"http://localhost:{tool_port}",
+        database_url=f"sqlite:///{tmp / 'ltipro.db'}",
+        plugins=("generic", "canvas"),
+    )
+    simulator = SimulatorConfig(
+        port=lms_port,
+        tool_url=tool.base_url,
+        key_file=tmp / "platform-key.json",
+        client_id="audiences-client",
+        deployment_id="audiences-deployment",
+        plugins=("generic", "canvas"),
+    )
+    canvas = CanvasCourseDouble()
+    course = canvas.add_course(3, "LTI 1.3 Test Course")  # the examples' Canvas course
+    canvas.add_section(course, "Monday lab", section_id=41)
+    canvas.add_section(course, "Thursday lab", section_id=42)
+    canvas.add_group(course, "Project team A", group_id=77)
+    canvas.enrol(canvas.add_user(1, "Canvas Admin", token=CANVAS_TOKEN), course, "teacher")
+    lms = start_simulator(simulator, log_dir=tmp, wait=False)
+    with running(lms):
+        run_cli(tool, "init")
+        with start_tool(tool, port=tool_port, log_dir=tmp, wait=False) as process:
+            register_platform(
+                tool,
+                credential=CREDENTIAL,
+                issuer=simulator.issuer,
+                client_id=simulator.client_id,
+                deployment_id=simulator.deployment_id,
+                lms="canvas",
+            )
+            run_cli(
+                tool,
+                "plugins",
+                "set",
+                "--credential",
+                CREDENTIAL,
+                "canvas",
+                f"api_base_url=http://127.0.0.1:{canvas_port}",
+                f"admin_access_token={CANVAS_TOKEN}",
+            )
+            with _serve(canvas, canvas_port):
+                lms.wait_until_ready()
+                process.wait_until_ready()
+                yield Servers(tool.base_url, simulator.issuer, canvas)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium(servers: Servers) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as driver:
+        browser = await driver.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=STEP_TIMEOUT_MS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def test_an_instructor_schedules_for_a_section_with_the_keyboard_on_a_phone(
+    servers: Servers, chromium: Any, tmp_path: Any
+) -> None:
+    from playwright.async_api import expect
+
+    context = await chromium.new_context(viewport=PHONE)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
+    page = await context.new_page()
+    try:
+        await page.goto(servers.lms_url + "/")
+        await page.select_option("#example", "canvas/teacher-13")
+        await page.fill("#context_id", "bio-101")
+        await page.fill("#context_title", "Biology")
+        await page.click("button[type=submit]")
+        tool = page.frame_locator("iframe[name=tool]")
+        await expect(tool.locator("#api-check")).to_contain_text("Session active for")
+
+        # Open the form and fill it in from the keyboard.
+        await tool.locator("#schedule summary").focus()
+        await page.keyboard.press("Enter")
+        await tool.get_by_label("Topic").focus()
+        await page.keyboard.type("Lab review")
+        day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+        await tool.get_by_label("Date").fill(day)
+        await tool.get_by_label("Time", exact=True).fill("10:00")
+        await tool.get_by_label("Time zone").select_option("UTC")
+
+        sections = tool.get_by_role("group", name="For (optional)")
+        await expect(sections).to_be_visible()
+        monday = tool.get_by_role("checkbox", name="Monday lab")
+        await expect(tool.get_by_role("checkbox", name="Project team A")).to_be_visible()
+        await monday.focus()
+        await page.keyboard.press("Space")
+        await expect(monday).to_be_checked()
+        await expect(tool.get_by_role("checkbox", name="Thursday lab")).not_to_be_checked()
+        await tool.locator("#audience").screenshot(path=str(tmp_path / "form.png"))
+        await tool.get_by_role("button", name="Schedule", exact=True).focus()
+        await page.keyboard.press("Enter")
+
+        row = tool.locator("#panel-upcoming tr[data-meeting]", has_text="Lab review")
+        await expect(row).to_have_count(1)
+        cell = row.locator('td[data-label="Section/Group"]')
+        await expect(cell).to_have_text("Monday lab")
+        # Nothing wider than the phone: the table folds into labelled lines.
+        frame = page.frame(name="tool")
+        assert frame is not None
+        overflow = await frame.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        # The page loads above asked Canvas for the sections once (then from the cache).
+        asked = [r for r in servers.canvas.requests if r.path.endswith("/sections")]
+        assert len(asked) == 1
+    finally:
+        await page.screenshot(path=str(tmp_path / "phone.png"))
+        await context.close()

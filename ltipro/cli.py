@@ -275,6 +275,51 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
+def _share_metrics(settings: Settings) -> None:
+    """Give the worker processes one metrics folder, emptied of an earlier run's files.
+
+    Without ``LTIPRO_METRICS_DIR`` several workers use ``metrics/`` in the instance
+    folder, so ``/metrics`` sums them whichever one a scrape reaches.
+    """
+    from ltipro.observability import clear_folder
+
+    folder = settings.metrics_dir or settings.instance / "metrics"
+    folder.mkdir(parents=True, exist_ok=True)
+    clear_folder(folder)
+    os.environ["LTIPRO_METRICS_DIR"] = str(folder)
+
+
+def _exec_supervisor(host: str, port: int, workers: int, log_level: str) -> NoReturn:
+    """Become uvicorn's supervisor of ``workers`` processes, each building the app.
+
+    The start-up check has opened the whole tool in this process (about 90 MiB); the
+    supervisor only starts and watches the workers, so this process is replaced by
+    uvicorn's own command line (same process id, a fresh interpreter of about 30 MiB)
+    rather than keeping that memory for as long as the server runs.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    command = [
+        sys.executable,
+        "-P",  # not the current folder first on the module path
+        "-m",
+        "uvicorn",
+        "ltipro.web.asgi:app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--proxy-headers",
+        "--log-level",
+        log_level,
+        # The app writes one line per request itself, with its request id.
+        "--no-access-log",
+    ]
+    os.execv(sys.executable, command)  # noqa: S606 - our own interpreter and arguments
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``ltipro serve``: the web server (uvicorn), behind a TLS proxy in production."""
     import uvicorn
@@ -303,23 +348,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _run(_with_tool, settings, ready)
     os.environ.setdefault("LTIPRO_INSTANCE", str(settings.instance))
     if args.workers > 1:
-        uvicorn.run(
-            "ltipro.web.asgi:app",
-            host=args.host,
-            port=port,
-            workers=args.workers,
-            proxy_headers=True,
-            log_level=args.log_level,
-        )
-        return 0
+        _share_metrics(settings)
+        _exec_supervisor(args.host, port, args.workers, args.log_level)
     from ltipro.web.app import create_app
 
+    if settings.metrics_dir is not None:
+        _share_metrics(settings)
     uvicorn.run(
         create_app(settings),
         host=args.host,
         port=port,
         proxy_headers=True,
         log_level=args.log_level,
+        access_log=False,
     )
     return 0
 
@@ -1025,6 +1066,14 @@ def build_parser() -> argparse.ArgumentParser:
     from ltipro.jobs.cli import add_commands as add_worker_and_jobs_commands
 
     add_worker_and_jobs_commands(sub)
+
+    from ltipro.calendar.cli import add_commands as add_calendar_commands
+
+    add_calendar_commands(sub)
+
+    from ltipro.imports.cli import add_commands as add_import_commands
+
+    add_import_commands(sub)
     return parser
 
 

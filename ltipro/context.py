@@ -81,6 +81,9 @@ class CourseIdentifiers:
     title: str | None = None
     label: str | None = None
     history: tuple[str, ...] = ()
+    # The LMS's host name, filled in by the core when it calls an LMS hook for a course
+    # it recorded (launches carry the domain on the launch context instead).
+    domain: str | None = None
 
 
 @dataclass(frozen=True)

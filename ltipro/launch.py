@@ -30,6 +30,8 @@ class LaunchResult:
     session: Session
     token: str
     credential: Credential
+    # The course's row, as recording it returned it (``None`` outside a course).
+    course_id: int | None = None
 
     @property
     def context(self) -> LaunchContext:
@@ -95,8 +97,9 @@ async def complete_launch(
     except LaunchError as error:
         error.lms = error.lms or lms
         raise
+    course_id: int | None = None
     if context.course is not None:
-        await tool.repo.record_course(
+        course_id = await tool.repo.record_course(
             credential.id,
             lms=lms,
             domain=context.domain,
@@ -105,6 +108,7 @@ async def complete_launch(
             title=context.course.title,
             label=context.course.label,
             history=context.course.history,
+            platform_id=platform_id,
         )
     try:
         await prepare_for_meetings(tool, credential, context, identity)
@@ -122,23 +126,26 @@ async def complete_launch(
             "deployment_id": message.deployment_id,
             "accept_multiple": settings.get("accept_multiple"),
         }
-    session, token = await tool.sessions.open(
-        credential_id=credential.id,
-        platform_id=platform_id,
-        context=context,
-        identity=identity,
-        deep_link=deep_link,
-    )
-    await tool.repo.log_launch(
-        credential_id=credential.id,
-        lti_version=message.version,
-        lms=lms,
-        outcome="ok",
-        issuer=message.issuer,
-        client_id=message.client_id,
-        deployment_id=message.deployment_id,
-        user_id=context.user_id,
-        context_id=context.course.context_id if context.course else None,
-        domain=context.domain,
-    )
-    return LaunchResult(session=session, token=token, credential=credential)
+    # The session and the launch's log entry are written in one transaction: both or
+    # neither, in one pool checkout (the session joins it where it lives in the database).
+    async with tool.repo.transaction():
+        session, token = await tool.sessions.open(
+            credential_id=credential.id,
+            platform_id=platform_id,
+            context=context,
+            identity=identity,
+            deep_link=deep_link,
+        )
+        await tool.repo.log_launch(
+            credential_id=credential.id,
+            lti_version=message.version,
+            lms=lms,
+            outcome="ok",
+            issuer=message.issuer,
+            client_id=message.client_id,
+            deployment_id=message.deployment_id,
+            user_id=context.user_id,
+            context_id=context.course.context_id if context.course else None,
+            domain=context.domain,
+        )
+    return LaunchResult(session=session, token=token, credential=credential, course_id=course_id)

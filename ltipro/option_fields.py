@@ -229,6 +229,26 @@ FIELDS: tuple[OptionField, ...] = (
         ),
     ),
     OptionField(
+        "calendar_sync",
+        "meetings",
+        "Sync meetings to the LMS calendar",
+        "Each meeting scheduled, changed or deleted in the tool is put into the course's "
+        "calendar in the LMS, one event per occurrence, for LMSs whose plugin can (Canvas, "
+        "Moodle, D2L Brightspace, Blackboard Learn) once its API access is set up. Turning "
+        "it off stops further changes; events already in calendars stay.",
+        "checkbox",
+    ),
+    OptionField(
+        "notify_course",
+        "meetings",
+        "Notify the course in the LMS",
+        "When a meeting is scheduled or a recording is published, the course (or the "
+        "sections and groups the meeting is for) gets a message through the LMS, for LMSs "
+        "whose plugin can send one (Canvas Conversations) once its API access is set up. "
+        "Each meeting and each recording is announced once, however often it is published.",
+        "checkbox",
+    ),
+    OptionField(
         "tracking_fields",
         "meetings",
         "Tracking fields from LTI attributes",
@@ -296,8 +316,8 @@ FIELDS: tuple[OptionField, ...] = (
         "csv_import_max_rows",
         "import",
         "Most meetings in one CSV file",
-        "A larger file is refused whole. Imported meetings cannot be removed in bulk, so "
-        "import a few meetings first and check them.",
+        "A larger file is refused whole. The installation's LTIPRO_IMPORT_MAX_ROWS "
+        "(1,000 by default) is the most this can be.",
         "number",
     ),
 )

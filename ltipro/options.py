@@ -50,6 +50,11 @@ class CredentialOptions:
     training_link_url: str = ""
     training_link_text: str = "Get Training"
     csv_import_max_rows: int = 1000
+    # Meetings go into the course's LMS calendar where the LMS plugin supports it.
+    calendar_sync: bool = True
+    # Meetings scheduled and recordings published are announced in the LMS (Canvas
+    # Conversations), by a course.notify job.
+    notify_course: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -224,6 +229,8 @@ VALIDATORS: dict[str, Any] = {
     "training_link_url": _url_or_empty,
     "training_link_text": _text(100),
     "csv_import_max_rows": _positive_int,
+    "calendar_sync": _bool,
+    "notify_course": _bool,
 }
 
 _TIMEZONES: set[str] = set()

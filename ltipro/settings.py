@@ -23,6 +23,10 @@ DATABASE_FILE = "ltipro.db"
 DEFAULT_PORT = 8000
 MIN_SECRET_KEY_LENGTH = 32
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+SMTP_SCHEMES = ("smtp", "smtps")
+DEFAULT_MAIL_FROM = "ltipro@localhost"
+DEFAULT_IMPORT_MAX_ROWS = 1000
+MAX_IMPORT_ROWS = 100_000
 
 
 def _flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
@@ -92,7 +96,17 @@ class Settings:
     http_timeout: float = 5.0
     # Whether the web app runs jobs in its own process; None: only on SQLite (ltipro.jobs).
     jobs_in_app: bool | None = None
+    # Operations (ltipro.observability, docs/deploy.md): log lines, and who may read /metrics.
+    log_format: str = "text"
+    metrics_token: str | None = None
+    metrics_allow: tuple[str, ...] = ()
+    metrics_dir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Outgoing mail (ltipro.mail): None keeps messages in the instance folder's outbox.
+    smtp_url: str | None = None
+    mail_from: str = DEFAULT_MAIL_FROM
+    # The most meeting rows one import file may have (ltipro.imports; docs/import.md).
+    import_max_rows: int = DEFAULT_IMPORT_MAX_ROWS
 
     @property
     def base_host(self) -> str:
@@ -142,6 +156,9 @@ class Settings:
                 f"LTIPRO_REDIS_URL must be a redis://, rediss:// or unix:// URL (got {redis_url!r})"
             )
 
+        log_format, metrics_token, metrics_allow, metrics_dir = _operations(env, dev=dev)
+        smtp_url, mail_from, import_max_rows = _mail_and_imports(env)
+
         instance = instance_folder(env)
         if instance.exists() and not instance.is_dir():
             raise SettingsError(f"LTIPRO_INSTANCE {instance} exists and is not a folder")
@@ -188,7 +205,73 @@ class Settings:
             clock_leeway=clock_leeway,
             jwks_cache_lifetime=jwks_cache_lifetime,
             jobs_in_app=jobs_in_app,
+            log_format=log_format,
+            metrics_token=metrics_token,
+            metrics_allow=metrics_allow,
+            metrics_dir=metrics_dir,
+            smtp_url=smtp_url,
+            mail_from=mail_from,
+            import_max_rows=import_max_rows,
         )
+
+
+LOG_FORMATS = ("json", "text")
+MIN_METRICS_TOKEN_LENGTH = 16
+
+
+def _operations(
+    env: Mapping[str, str], *, dev: bool
+) -> tuple[str, str | None, tuple[str, ...], Path | None]:
+    """``LTIPRO_LOG_FORMAT``, ``LTIPRO_METRICS_TOKEN``, ``_ALLOW`` and ``_DIR``, checked."""
+    import ipaddress
+
+    log_format = env.get("LTIPRO_LOG_FORMAT", "").strip().lower() or ("text" if dev else "json")
+    if log_format not in LOG_FORMATS:
+        raise SettingsError(f"LTIPRO_LOG_FORMAT must be json or text (got {log_format!r})")
+    token = env.get("LTIPRO_METRICS_TOKEN", "").strip() or None
+    if token is not None and len(token) < MIN_METRICS_TOKEN_LENGTH:
+        raise SettingsError(
+            f"LTIPRO_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters long"
+        )
+    allow: list[str] = []
+    for item in env.get("LTIPRO_METRICS_ALLOW", "").split(","):
+        if not item.strip():
+            continue
+        try:
+            allow.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise SettingsError(
+                "LTIPRO_METRICS_ALLOW must be a comma-separated list of addresses or networks, "
+                f"such as 127.0.0.1,10.0.0.0/8 (got {item.strip()!r})"
+            ) from None
+    folder = env.get("LTIPRO_METRICS_DIR", "").strip()
+    return log_format, token, tuple(allow), Path(folder).resolve() if folder else None
+
+
+def _mail_and_imports(env: Mapping[str, str]) -> tuple[str | None, str, int]:
+    """``LTIPRO_SMTP_URL``, ``LTIPRO_MAIL_FROM`` and ``LTIPRO_IMPORT_MAX_ROWS``, checked."""
+    smtp_url = env.get("LTIPRO_SMTP_URL", "").strip() or None
+    if smtp_url is not None:
+        try:
+            parts = urlsplit(smtp_url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise SettingsError("LTIPRO_SMTP_URL is not a valid URL") from None
+        if parts.scheme not in SMTP_SCHEMES or not parts.hostname:
+            # The URL may hold a password: name its scheme only.
+            raise SettingsError(
+                "LTIPRO_SMTP_URL must be smtp://[user:password@]host[:port] or "
+                f"smtps://... (got a {parts.scheme or 'schemeless'} URL)"
+            )
+    mail_from = env.get("LTIPRO_MAIL_FROM", "").strip() or DEFAULT_MAIL_FROM
+    if mail_from.count("@") != 1 or any(c.isspace() or c in "<>,;" for c in mail_from):
+        raise SettingsError(
+            f"LTIPRO_MAIL_FROM must be one email address such as lti@example.edu (got {mail_from!r})"
+        )
+    import_max_rows = _int(
+        env, "LTIPRO_IMPORT_MAX_ROWS", DEFAULT_IMPORT_MAX_ROWS, minimum=1, maximum=MAX_IMPORT_ROWS
+    )
+    return smtp_url, mail_from, import_max_rows
 
 
 def _base_url(raw: str, *, dev: bool, port: int) -> str:

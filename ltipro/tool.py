@@ -15,6 +15,7 @@ import requests
 
 from ltipro.crypto import SecretBox, Signer
 from ltipro.lti.keys import PlatformKeys, Resolver, system_resolver
+from ltipro.observability import MetricsTransport
 from ltipro.plugins import Plugins
 from ltipro.providers.registry import ProviderRegistry
 from ltipro.sessions import Sessions
@@ -58,6 +59,10 @@ class Tool:
         store: ProtocolStore | None = None,
         resolver: Resolver = system_resolver,
     ) -> Tool:
+        # The core's job kinds: every process that opens the tool (web app, worker) runs them.
+        import ltipro.calendar.notify
+        import ltipro.calendar.sync  # noqa: F401
+
         engine = create_engine(settings.database_url)
         box = SecretBox(settings.secret_key)
         repo = Repository(engine, box)
@@ -66,6 +71,8 @@ class Tool:
             timeout=settings.http_timeout,
             follow_redirects=False,
             headers={"User-Agent": "ltipro"},
+            # Counts every call to a provider or an LMS for /metrics (ltipro.observability).
+            transport=MetricsTransport(httpx.AsyncHTTPTransport()),
         )
         store = store or open_store(engine, settings.redis_url)
         tool = cls(

@@ -487,6 +487,49 @@ def test_serve_runs_the_app_on_the_host_and_port_given(
     assert served[1][1]["port"] == 9200
 
 
+def test_serve_with_workers_checks_then_becomes_uvicorns_supervisor(
+    ready: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The supervisor is a fresh uvicorn process (the checked tool is not kept in it)."""
+    executed: list[list[str]] = []
+
+    def execv(path: str, argv: list[str]) -> None:
+        executed.append([path, *argv])
+        raise SystemExit(0)  # what the real call never does: it does not return
+
+    monkeypatch.setattr(os, "execv", execv)
+    monkeypatch.delenv("LTIPRO_METRICS_DIR", raising=False)  # restored afterwards
+    with pytest.raises(SystemExit):
+        ready("serve", "--workers", "3", "--port", "9400", "--log-level", "warning")
+    [command] = executed
+    assert command[0] == sys.executable
+    assert command[2:] == [
+        "-P",
+        "-m",
+        "uvicorn",
+        "ltipro.web.asgi:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9400",
+        "--workers",
+        "3",
+        "--proxy-headers",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    assert os.environ["LTIPRO_METRICS_DIR"]  # the workers share one metrics folder
+
+
+def test_serve_with_workers_refuses_a_database_that_was_never_initialised(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LTIPRO_SECRET_KEY", SECRET_KEY)
+    monkeypatch.setattr(os, "execv", lambda *args: pytest.fail("started without its check"))
+    cli.fails("serve", "--workers", "2", says="run `ltipro init`")
+
+
 def test_serve_in_development_mode_sets_itself_up_on_the_port_given(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

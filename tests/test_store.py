@@ -153,6 +153,84 @@ async def test_an_expired_value_is_neither_peeked_nor_taken(backend: Backend) ->
     assert await backend.store.take("state", kept) == "long"
 
 
+async def test_take_if_consumes_only_what_the_caller_decides_to_spend(backend: Backend) -> None:
+    key = _key()
+    await backend.store.put("state", key, "value-1", ttl=60)
+    seen: list[str] = []
+
+    def keep(value: str) -> bool:
+        seen.append(value)
+        return False
+
+    assert await backend.store.take_if("state", key, keep) == "value-1"
+    assert await backend.stores[1].peek("state", key) == "value-1"  # left in place
+    assert await backend.stores[1].take_if("state", key, lambda value: True) == "value-1"
+    assert await backend.store.peek("state", key) is None
+    assert await backend.stores[2].take_if("state", key, lambda value: True) is None
+    assert seen == ["value-1"]
+
+
+async def test_take_if_reads_what_the_value_names_and_keeps_it_when_that_fails(
+    backend: Backend,
+) -> None:
+    key = _key()
+    await backend.store.put("state", key, "value-1", ttl=60)
+    read: list[str] = []
+
+    async def then(value: str) -> None:
+        read.append(value)
+        raise LookupError("what the value names is gone")
+
+    with pytest.raises(LookupError):
+        await backend.store.take_if("state", key, lambda value: True, then=then)
+    assert read == ["value-1"]
+    assert await backend.stores[1].peek("state", key) == "value-1"  # not consumed
+
+    async def then_ok(value: str) -> None:
+        read.append(value)
+
+    assert await backend.store.take_if("state", key, lambda value: True, then=then_ok) == "value-1"
+    assert read == ["value-1", "value-1"]
+    assert await backend.stores[1].peek("state", key) is None
+
+
+async def test_take_if_skips_an_expired_value(backend: Backend) -> None:
+    key = _key()
+    await backend.store.put("state", key, "short", ttl=1)
+    await backend.advance(1)
+    assert await backend.store.take_if("state", key, lambda value: True) is None
+
+
+async def test_only_one_of_many_concurrent_take_if_callers_spends_the_value(
+    backend: Backend,
+) -> None:
+    """Some callers keep the value, some spend it: exactly one spender gets it, and a
+    keeper running first never hides it from the spenders."""
+    for round_number in range(3):
+        key = _key()
+        await backend.store.put("state", key, f"value-{round_number}", ttl=60)
+        spent: list[str] = []
+
+        def spend(value: str, spent: list[str] = spent) -> bool:
+            spent.append(value)
+            return True
+
+        calls = [
+            store.take_if("state", key, (lambda value: False) if i % 2 else spend)
+            for store in backend.stores
+            for i in range(CALLERS_PER_WORKER)
+        ]
+        results = await asyncio.gather(*calls)
+        assert await backend.store.peek("state", key) is None
+        spenders = [r for i, r in enumerate(results) if i % 2 == 0 and r is not None]
+        if backend.name != "redis":
+            # In the database the decision and the deletion are one step.
+            assert spenders == [f"value-{round_number}"]
+            assert len(spent) == 1
+        else:
+            assert len(spenders) == 1
+
+
 # -- add_once ---------------------------------------------------------------------------------------------
 
 

@@ -59,39 +59,71 @@ def _driver_calls(counts: Counter[str]) -> Iterator[None]:
         aiosqlite.core.Connection._execute = original_execute  # type: ignore[method-assign]
 
 
-async def count_launch(database_url: str, instance: Path, launches: int) -> dict[str, Any]:
-    """Counts per launch (after twenty launches that warm caches and create the courses:
-    the counted launches are returning ones, the usual case)."""
+# The launches counted: ``launch_claims`` numbers, all after the warm-up. Returning
+# launches repeat warm-up ones (same users, same courses); first launches bring users the
+# tool has not seen (in courses it has): a user's first page makes their calendar feed.
+USERS = 400
+WARMUP = 100
+
+
+async def count_launch(
+    database_url: str, instance: Path, launches: int
+) -> dict[str, dict[str, Any]]:
+    """Counts per launch, for returning users and for users' first launches (after a
+    hundred launches that warm caches and create the courses and the first users;
+    ``launches`` at most a hundred)."""
     plugins = list(Plugins.load(None).lms_names)
-    counts: Counter[str] = Counter()
-    statements: list[str] = []
+    phases = {
+        "returning users": range(launches),
+        "a user's first launch": range(WARMUP, WARMUP + launches),
+    }
+    results: dict[str, dict[str, Any]] = {}
     async with ToolHarness(database_url=database_url, instance=instance, plugins=plugins) as h:
         engine = h.tool.repo.engine.sync_engine
-
-        def on(name: str) -> Any:
-            return lambda *args: counts.update([name])
-
-        def on_statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-            counts["statements"] += 1
-            statements.append(" ".join(sql.split())[:90])
-
-        for i in range(20):
+        for i in range(WARMUP):
             h.client.cookies.clear()
             response = await h.launch13(launch_claims(i))
             if response.status_code != 200 or "<h1>Meetings" not in response.text:
                 raise SystemExit(f"a launch failed: {response.status_code} {response.text[:300]}")
-        event.listen(engine.pool, "checkout", on("pool checkouts"))
-        event.listen(engine, "commit", on("commits"))
-        event.listen(engine, "rollback", on("rollbacks"))
-        event.listen(engine, "before_cursor_execute", on_statement)
-        with _driver_calls(counts):
-            for i in range(launches):
-                h.client.cookies.clear()
-                await h.launch13(launch_claims(100 + i))
-    return {
-        "per launch": {k: round(v / launches, 2) for k, v in sorted(counts.items())},
-        "statements of one launch": statements[: len(statements) // launches],
-    }
+        for phase, numbers in phases.items():
+            counts: Counter[str] = Counter()
+            statements: list[str] = []
+
+            def on(name: str, counts: Counter[str] = counts) -> Any:
+                return lambda *args: counts.update([name])
+
+            def on_statement(
+                conn: Any,
+                cursor: Any,
+                sql: str,
+                *args: Any,
+                counts: Counter[str] = counts,
+                statements: list[str] = statements,
+            ) -> None:
+                counts["statements"] += 1
+                statements.append(" ".join(sql.split())[:90])
+
+            listeners = [
+                (engine.pool, "checkout", on("pool checkouts")),
+                (engine, "commit", on("commits")),
+                (engine, "rollback", on("rollbacks")),
+                (engine, "before_cursor_execute", on_statement),
+            ]
+            for target, name, fn in listeners:
+                event.listen(target, name, fn)
+            try:
+                with _driver_calls(counts):
+                    for i in numbers:
+                        h.client.cookies.clear()
+                        await h.launch13(launch_claims(i, users=USERS))
+            finally:
+                for target, name, fn in listeners:
+                    event.remove(target, name, fn)
+            results[phase] = {
+                "per launch": {k: round(v / launches, 2) for k, v in sorted(counts.items())},
+                "statements of one launch": statements[: len(statements) // launches],
+            }
+    return results
 
 
 @contextlib.contextmanager
@@ -110,11 +142,13 @@ def _throwaway_postgres(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def report(label: str, result: dict[str, Any]) -> str:
-    lines = [f"{label}:"]
-    lines += [f"  {name}: {value}" for name, value in result["per launch"].items()]
-    lines += ["  statements of one launch (login, then launch and first page):"]
-    lines += [f"    {sql}" for sql in result["statements of one launch"]]
+def report(label: str, results: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for phase, result in results.items():
+        lines += [f"{label}, {phase}:"]
+        lines += [f"  {name}: {value}" for name, value in result["per launch"].items()]
+        lines += ["  statements of one launch (login, then launch and first page):"]
+        lines += [f"    {sql}" for sql in result["statements of one launch"]]
     return "\n".join(lines)
 
 
@@ -131,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"count on a throwaway PostgreSQL database too (server default {DEFAULT_PG})",
     )
     args = parser.parse_args(argv)
-    if not 1 <= args.launches <= 1000:
-        parser.error("--launches must be 1..1000")
+    if not 1 <= args.launches <= WARMUP:
+        parser.error(f"--launches must be 1..{WARMUP}")
     with tempfile.TemporaryDirectory(prefix="ltipro-count-") as tmp:
         folder = Path(tmp)
         url = f"sqlite:///{folder / 'ltipro.db'}"

@@ -111,10 +111,20 @@ class _StderrHandler(logging.StreamHandler):
 
 
 @contextlib.contextmanager
-def _log_to_stderr(level: str) -> Iterator[None]:
-    """The tool's log lines on standard error while the worker runs, one line each."""
+def _log_to_stderr(level: str, log_format: str = "text") -> Iterator[None]:
+    """The tool's log lines on standard error while the worker runs, one line each.
+
+    ``LTIPRO_LOG_FORMAT=json`` makes them JSON objects, each with the job's id as its
+    request id (ltipro.observability), like the web server's.
+    """
+    from ltipro.observability import JsonFormatter, RequestIdFilter
+
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(RequestIdFilter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("ltipro")
     previous = logger.level
     logger.addHandler(handler)
@@ -133,8 +143,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     async def work(tool: Any) -> int:
         return await _run_worker(tool, args)
 
-    with _log_to_stderr(args.log_level):
-        return _run(_with_tool, settings, work)
+    from ltipro import observability
+
+    # With a metrics folder shared with the web workers of this host, /metrics counts the
+    # jobs this process runs too.
+    observability.shared_metrics(settings.metrics_dir)
+    try:
+        with _log_to_stderr(args.log_level, settings.log_format):
+            return _run(_with_tool, settings, work)
+    finally:
+        observability.stop_sharing()
 
 
 async def _run_worker(tool: Any, args: argparse.Namespace) -> int:

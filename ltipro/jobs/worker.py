@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ltipro.jobs import queue
 from ltipro.jobs.handlers import JobContext, JobHandlers, PermanentFailure, RetryAfter, registry
 from ltipro.jobs.queue import Job, error_text
+from ltipro.observability import job_finished, request_context
 
 if TYPE_CHECKING:
     from ltipro.settings import Settings
@@ -151,6 +152,13 @@ class Worker:
         )
         if job is None:
             return None
+        # Every log line of the job carries its id, as a request's carry the request's.
+        with request_context(f"job-{job.id}"):
+            outcome = await self._run_claimed(job, holder)
+        job_finished(job.kind, outcome.result)
+        return outcome
+
+    async def _run_claimed(self, job: Job, holder: str) -> Outcome:
         if job.attempts > job.max_attempts:
             # Claimed back from a worker that died during the last attempt allowed.
             error = (

@@ -168,30 +168,62 @@ class _MessageLaunch(MessageLaunch):
 
 
 def _unverified(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    # Header and body in one parse: PyJWT checks every character of every segment in
+    # Python, so each parse of a launch token costs about as much as its signature check.
     try:
-        header = jwt.get_unverified_header(id_token)
-        body = jwt.decode(id_token, options={"verify_signature": False})
+        decoded = jwt.decode_complete(id_token, options={"verify_signature": False})
     except jwt.InvalidTokenError as exc:
         raise LaunchError("bad_token", "The launch token cannot be read.") from exc
-    if not isinstance(body, dict):
+    header, body = decoded.get("header"), decoded.get("payload")
+    if not isinstance(header, dict) or not isinstance(body, dict):
         raise LaunchError("bad_token", "The launch token cannot be read.")
     return header, body
 
 
-async def read_state(tool: Tool, state: str) -> dict[str, Any]:
-    raw = await tool.store.peek(STATE_KIND, state)
+def unknown_state(tool: Tool) -> LaunchError:
+    """The refusal of a state the store does not hold (expired, used, or never made)."""
+    return LaunchError(
+        "unknown_state",
+        "This launch has expired or was already used. Start it again from your LMS.",
+        hint=(
+            "The login and the launch reached the tool more than "
+            f"{tool.settings.state_lifetime // 60} minutes apart, or the launch was "
+            "replayed, or the LMS sent it to another tool installation."
+        ),
+    )
+
+
+async def take_state(
+    tool: Tool, state: str, cookies: Mapping[str, str], proof: str | None, id_token: str
+) -> tuple[dict[str, Any], Platform]:
+    """The login's state record, consumed unless the browser has yet to show it owns it,
+    and the platform it names.
+
+    The state is spent by a launch from its own browser (whatever the outcome: a refused
+    launch is started again) and by one from another browser (which must not try again);
+    it stays while the browser is asked for its postMessage storage, or when it kept no
+    cookie (the page then offers a new login). One store call decides and consumes, and
+    the platform is read in the same transaction where the store is in the database.
+    """
+    platforms: list[Platform] = []
+
+    async def read_platform(raw: str) -> None:
+        platforms.append(await tool.repo.platform(int(json.loads(raw)["platform_id"])))
+
+    def spend(raw: str) -> bool:
+        try:
+            check_browser_binding(json.loads(raw), state, cookies, proof, id_token, "")
+        except NeedsStorageCheck:
+            return False
+        except LaunchError as error:
+            return error.code == "state_mismatch"
+        return True
+
+    raw = await tool.store.take_if(STATE_KIND, state, spend, then=read_platform)
     if raw is None:
-        raise LaunchError(
-            "unknown_state",
-            "This launch has expired or was already used. Start it again from your LMS.",
-            hint=(
-                "The login and the launch reached the tool more than "
-                f"{tool.settings.state_lifetime // 60} minutes apart, or the launch was "
-                "replayed, or the LMS sent it to another tool installation."
-            ),
-        )
+        raise unknown_state(tool)
     record: dict[str, Any] = json.loads(raw)
-    return record
+    return record, platforms[0]
 
 
 def check_browser_binding(
@@ -249,27 +281,12 @@ async def validate_launch13(
             "The launch lacks its id_token or state.",
             hint="The LMS must post id_token and state to the tool's launch URL.",
         )
-    record = await read_state(tool, state)
-    platform = await tool.repo.platform(int(record["platform_id"]))
-    try:
-        check_browser_binding(
-            record,
-            state,
-            cookies,
-            form.get("lti_storage_proof"),
-            id_token,
-            origin_of(platform.auth_login_url),
-        )
-    except LaunchError as error:
-        if error.code == "state_mismatch":
-            # Someone else's browser holds this state: it must not be tried again.
-            await tool.store.take(STATE_KIND, state)
-        raise
-    # From here the state is spent, whatever the outcome: a refused launch is started again.
-    if await tool.store.take(STATE_KIND, state) is None:
-        raise LaunchError(
-            "unknown_state", "This launch was already used. Start it again from your LMS."
-        )
+    proof = form.get("lti_storage_proof")
+    record, platform = await take_state(tool, state, cookies, proof, id_token)
+    # Refuses (or asks for the storage check) exactly as ``take_state`` decided.
+    check_browser_binding(
+        record, state, cookies, proof, id_token, origin_of(platform.auth_login_url)
+    )
 
     header, body = _unverified(id_token)
     if header.get("alg") != "RS256":

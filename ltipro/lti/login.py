@@ -123,6 +123,20 @@ async def initiate_login(tool: Tool, params: Mapping[str, str]) -> LoginRedirect
             hint="Check that the LMS is set up for LTI 1.3 with this tool's login URL.",
         )
     client_id = params.get("client_id") or None
+    # The registration is read and the state written in one transaction (one pool
+    # checkout): nothing else is awaited between them.
+    async with tool.repo.transaction():
+        return await _login(tool, params, issuer, login_hint, target_link_uri, client_id)
+
+
+async def _login(
+    tool: Tool,
+    params: Mapping[str, str],
+    issuer: str,
+    login_hint: str,
+    target_link_uri: str,
+    client_id: str | None,
+) -> LoginRedirect:
     platform = await find_platform(tool, issuer, client_id)
     check_own_url(tool, target_link_uri, "an address")
     deployment_hint = params.get("lti_deployment_id") or None

@@ -18,6 +18,7 @@ from typing import Any
 
 from ltipro.context import LaunchContext
 from ltipro.identity import Identity
+from ltipro.imports.batches import course_has_imported
 from ltipro.lti.errors import LaunchError
 from ltipro.meetings.repository import MeetingsRepository
 from ltipro.meetings.rules import INSTRUCTOR
@@ -55,9 +56,15 @@ async def prepare_for_meetings(
         or (bool(options.group_rules) and identity.role == INSTRUCTOR)
     )
     wants_alternative = (
-        options.auto_populate_alternative_host
-        and identity.role == INSTRUCTOR
+        identity.role == INSTRUCTOR
         and context.course is not None
+        and (
+            options.auto_populate_alternative_host
+            # Imported meetings get the course's instructors whatever the option says.
+            or await course_has_imported(
+                tool.repo.engine, credential.id, context.domain, context.course.context_id
+            )
+        )
     )
     if not (wants_account or wants_alternative):
         return  # nothing to ask the provider: the launch costs no provider call

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ltipro.extension import Audience
 from ltipro.options import CredentialOptions, valid_timezone
 from ltipro.providers.base import MeetingSpec, Recurrence
 
@@ -20,6 +21,8 @@ MAX_AGENDA = 2000
 MAX_DURATION = 24 * 60
 MAX_OCCURRENCES = 60  # Zoom's limit for recurring meetings, and a sane one for others
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # Zoom counts 1 = Sunday
+MAX_AUDIENCE = 50  # sections and groups one meeting is for
+_AUDIENCE_KEY = re.compile(r"(section|group):([A-Za-z0-9._~-]{1,100})")
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class Meeting:
     host_email: str
     host_role: str
     host_account_id: str
-    audience: tuple[str, ...] = ()
+    # The sections and groups the meeting is for; empty for the whole course.
+    audience: tuple[Audience, ...] = ()
     source: str = "tool"
     alternative_hosts: tuple[str, ...] | None = None  # as last given to the provider
 
@@ -113,6 +117,42 @@ def _matches(recurrence: Recurrence, day: date, first: date, step: int) -> bool:
     return False
 
 
+def audience_to_json(audience: tuple[Audience, ...]) -> list[dict[str, str]]:
+    """A meeting's audience as its JSON column keeps it: kind, LMS id and name of each.
+
+    The name is kept with the id so listings never ask the LMS what a section is called.
+    """
+    return [{"kind": a.kind, "id": a.id, "name": a.name} for a in audience]
+
+
+def audience_from_json(value: Any) -> tuple[Audience, ...]:
+    """A meeting's audience from its JSON column, in either form the column has held.
+
+    Rows written before audiences were checked against the LMS hold plain strings:
+    ``section:<id>`` and ``group:<id>`` keep their meaning (the id stands in for the
+    name), and any other free text is read as a named group, which every member of the
+    course sees (see :func:`may_see`), as they did when it was written.
+    """
+    if not isinstance(value, (list, tuple)):
+        return ()
+    out: list[Audience] = []
+    for entry in value:
+        if isinstance(entry, Mapping):
+            kind, ident = str(entry.get("kind") or ""), str(entry.get("id") or "")
+            name = str(entry.get("name") or ident)
+            if kind in ("section", "group") and ident:
+                out.append(Audience("section" if kind == "section" else "group", ident, name))
+        elif isinstance(entry, str) and entry.strip():
+            match = _AUDIENCE_KEY.fullmatch(entry.strip())
+            if match:
+                kind, ident = match.group(1), match.group(2)
+                label = f"{kind.capitalize()} {ident}"
+                out.append(Audience("section" if kind == "section" else "group", ident, label))
+            else:
+                out.append(Audience("group", entry.strip(), entry.strip()))
+    return tuple(out)
+
+
 def recurrence_to_json(recurrence: Recurrence | None) -> dict[str, Any] | None:
     if recurrence is None:
         return None
@@ -158,6 +198,8 @@ class MeetingForm:
     timezone: str
     agenda: str = ""
     recurrence: Recurrence | None = None
+    # Keys (``section:<id>``, ``group:<id>``) as submitted; the service checks them
+    # against the sections and groups the LMS lists for the course.
     audience: tuple[str, ...] = field(default_factory=tuple)
 
     def spec(
@@ -192,6 +234,9 @@ class MeetingForm:
         agenda = _text(data.get("agenda")).strip()
         if len(agenda) > MAX_AGENDA:
             errors["agenda"] = f"The description is at most {MAX_AGENDA} characters."
+        for name, value in (("topic", topic), ("agenda", agenda)):
+            if name not in errors and _CONTROL.search(value):
+                errors[name] = "Remove the control characters (such as NUL) from this text."
         timezone = _text(data.get("timezone")).strip() or default_timezone
         if not valid_timezone(timezone):
             errors["timezone"] = "Choose a time zone from the list."
@@ -203,7 +248,7 @@ class MeetingForm:
         if duration is not None and not 1 <= duration <= MAX_DURATION:
             errors["duration"] = f"The duration is 1 to {MAX_DURATION} minutes."
         recurrence = _recurrence(data, start, timezone, errors)
-        audience = tuple(a.strip() for a in _list(data.get("audience")) if a.strip())[:50]
+        audience = _audience(data.get("audience"), errors)
         if errors:
             raise FormError(errors)
         assert start is not None and duration is not None
@@ -216,6 +261,11 @@ class MeetingForm:
             recurrence=recurrence,
             audience=audience,
         )
+
+
+# C0 control characters other than tab, line feed and carriage return: no one types them,
+# and PostgreSQL cannot store NUL at all.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _text(value: Any) -> str:
@@ -232,6 +282,31 @@ def _list(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [str(v) for v in value]
     return [v for v in str(value).split(",")]
+
+
+def _audience(value: Any, errors: dict[str, str]) -> tuple[str, ...]:
+    """The submitted audience keys, in order, without repeats.
+
+    The form sends one ``audience`` field per ticked box; the API a list of keys. An
+    entry the API gives as ``{"kind": ..., "id": ...}`` is taken as its key too.
+    """
+    entries = value if isinstance(value, (list, tuple)) else _list(value)
+    keys: list[str] = []
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            entry = f"{entry.get('kind')}:{entry.get('id')}"
+        text = str(entry).strip()
+        if not text:
+            continue
+        if not _AUDIENCE_KEY.fullmatch(text):
+            errors["audience"] = "Choose sections or groups from the list."
+            return ()
+        if text not in keys:
+            keys.append(text)
+    if len(keys) > MAX_AUDIENCE:
+        errors["audience"] = f"Choose at most {MAX_AUDIENCE} sections and groups."
+        return ()
+    return tuple(keys)
 
 
 def _integer(
@@ -321,6 +396,43 @@ def _recurrence(
 def may_schedule(role: str, options: CredentialOptions) -> bool:
     """Instructors schedule; students too where the credential lets students host."""
     return role == "instructor" or options.students_may_host
+
+
+# Launch attributes that list the LMS section ids of the person launching. Canvas fills
+# either with ``$Canvas.course.sectionIds`` when the admin adds it as a custom field.
+SECTION_ATTRIBUTES = ("custom_canvas_section_ids", "custom_section_ids")
+
+
+def launch_sections(attributes: Mapping[str, str]) -> frozenset[str] | None:
+    """The section ids the launch says its user belongs to; ``None`` when it does not say.
+
+    An empty value is an answer (in no section); an absent one is not.
+    """
+    for name in SECTION_ATTRIBUTES:
+        value = attributes.get(name)
+        if value is not None:
+            return frozenset(s.strip() for s in value.split(",") if s.strip())
+    return None
+
+
+def may_see(
+    meeting: Meeting, role: str, user_id: str | None, sections: frozenset[str] | None
+) -> bool:
+    """Whether someone finds a meeting in the course's listing.
+
+    Instructors see every meeting and hosts their own. A meeting for the whole course is
+    everyone's. One for sections is shown to the members of those sections when the
+    launch says which sections the person is in (``sections``), and to everyone when it
+    does not: hiding a meeting from someone it is for is worse than showing it to a few
+    it is not for. LMSs do not say at launch which groups someone is in, so a meeting
+    for any group is shown to everyone too. This is a convenience of the listing, not
+    access control: the join link is the provider's to guard.
+    """
+    if role == "instructor" or not meeting.audience or meeting.hosted_by(user_id):
+        return True
+    if sections is None or any(a.kind == "group" for a in meeting.audience):
+        return True
+    return any(a.kind == "section" and a.id in sections for a in meeting.audience)
 
 
 def may_manage(

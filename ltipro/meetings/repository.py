@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ltipro.meetings.model import Meeting, recurrence_from_json, recurrence_to_json
+from ltipro.meetings.model import (
+    Meeting,
+    audience_from_json,
+    audience_to_json,
+    recurrence_from_json,
+    recurrence_to_json,
+)
 from ltipro.storage.database import stored_utc
 from ltipro.storage.meetings_tables import (
     course_instructors,
@@ -43,12 +49,17 @@ def _meeting(row: Any) -> Meeting:
         host_email=row.host_email,
         host_role=row.host_role,
         host_account_id=row.host_account_id,
-        audience=tuple(row.audience or ()),
+        audience=audience_from_json(row.audience),
         source=row.source,
         alternative_hosts=tuple(row.alternative_hosts)
         if row.alternative_hosts is not None
         else None,
     )
+
+
+# Runs in the transaction of a meeting's write, with the meeting's uid: what must be
+# committed with the change or not at all (the calendar sync job).
+InTransaction = Callable[[AsyncConnection, str], Awaitable[object]]
 
 
 class MeetingsRepository:
@@ -70,16 +81,18 @@ class MeetingsRepository:
             ).first()
         return int(row[0]) if row else None
 
-    async def add(self, **values: Any) -> Meeting:
+    async def add(self, *, in_transaction: InTransaction | None = None, **values: Any) -> Meeting:
         now = datetime.now(UTC)
         values = dict(values)
         values["recurrence"] = recurrence_to_json(values.get("recurrence"))
-        values["audience"] = list(values.get("audience") or ())
+        values["audience"] = audience_to_json(tuple(values.get("audience") or ()))
         if values.get("alternative_hosts") is not None:
             values["alternative_hosts"] = list(values["alternative_hosts"])
         values.setdefault("uid", secrets.token_urlsafe(12))
         async with self.engine.begin() as conn:
             await conn.execute(insert(meetings).values(created_at=now, updated_at=now, **values))
+            if in_transaction is not None:
+                await in_transaction(conn, values["uid"])
         found = await self.get(values["credential_id"], values["course_id"], values["uid"])
         assert found is not None
         return found
@@ -111,12 +124,18 @@ class MeetingsRepository:
             ).all()
         return [_meeting(r) for r in rows]
 
-    async def change(self, meeting: Meeting, values: Mapping[str, Any]) -> Meeting:
+    async def change(
+        self,
+        meeting: Meeting,
+        values: Mapping[str, Any],
+        *,
+        in_transaction: InTransaction | None = None,
+    ) -> Meeting:
         data = dict(values)
         if "recurrence" in data:
             data["recurrence"] = recurrence_to_json(data["recurrence"])
         if "audience" in data:
-            data["audience"] = list(data["audience"])
+            data["audience"] = audience_to_json(tuple(data["audience"]))
         if data.get("alternative_hosts") is not None:
             data["alternative_hosts"] = list(data["alternative_hosts"])
         async with self.engine.begin() as conn:
@@ -125,13 +144,19 @@ class MeetingsRepository:
                 .where(meetings.c.id == meeting.id)
                 .values(updated_at=datetime.now(UTC), **data)
             )
+            if in_transaction is not None:
+                await in_transaction(conn, meeting.uid)
         found = await self.get(meeting.credential_id, meeting.course_id, meeting.uid)
         assert found is not None
         return found
 
-    async def remove(self, meeting: Meeting) -> None:
+    async def remove(
+        self, meeting: Meeting, *, in_transaction: InTransaction | None = None
+    ) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(delete(meetings).where(meetings.c.id == meeting.id))
+            if in_transaction is not None:
+                await in_transaction(conn, meeting.uid)
 
     async def published(self, meeting_ids: list[int]) -> set[tuple[int, str]]:
         if not meeting_ids:
@@ -166,7 +191,15 @@ class MeetingsRepository:
 
     # -- publishing recordings --------------------------------------------------------------
 
-    async def publish(self, meeting: Meeting, recording_id: str, by: str, on: bool) -> None:
+    async def publish(
+        self,
+        meeting: Meeting,
+        recording_id: str,
+        by: str,
+        on: bool,
+        *,
+        in_transaction: InTransaction | None = None,
+    ) -> None:
         """Publish (or withdraw) one recording of a meeting to the course's students."""
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -186,6 +219,8 @@ class MeetingsRepository:
                         published_by=by,
                     )
                 )
+            if in_transaction is not None:
+                await in_transaction(conn, meeting.uid)
 
     async def publishes_all(self, course_id: int) -> bool:
         async with self.engine.connect() as conn:
@@ -198,7 +233,9 @@ class MeetingsRepository:
             ).first()
         return row is not None
 
-    async def publish_all(self, course_id: int, by: str, on: bool) -> None:
+    async def publish_all(
+        self, course_id: int, by: str, on: bool, *, in_transaction: InTransaction | None = None
+    ) -> None:
         """Publish every recording of the course, present and future (or stop doing so)."""
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -212,6 +249,8 @@ class MeetingsRepository:
                         course_id=course_id, published_at=datetime.now(UTC), published_by=by
                     )
                 )
+            if in_transaction is not None:
+                await in_transaction(conn, "")
 
     # -- instructors, for alternative hosts -------------------------------------------------
 

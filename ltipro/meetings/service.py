@@ -5,22 +5,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ltipro.calendar.notify import (
+    ALL_RECORDINGS,
+    enqueue_meeting_notice,
+    enqueue_recording_notice,
+)
+from ltipro.calendar.sync import enqueue_calendar_sync
+from ltipro.extension import Audience
 from ltipro.meetings import rules
+from ltipro.meetings.audiences import CourseAudiences, course_audiences
 from ltipro.meetings.model import (
     FormError,
     Meeting,
     MeetingForm,
+    launch_sections,
     may_manage,
     may_manage_recordings,
     may_schedule,
+    may_see,
     may_see_attendance,
     may_start,
 )
-from ltipro.meetings.repository import MeetingsRepository
+from ltipro.meetings.repository import InTransaction, MeetingsRepository
 from ltipro.options import CredentialOptions
 from ltipro.providers.base import (
     Attendee,
@@ -77,15 +87,21 @@ async def sync_alternative_hosts(
 
     Only meetings whose alternative hosts differ from what the tool last set are changed,
     so a launch that changes nothing calls the provider not at all. Returns how many
-    meetings changed.
+    meetings changed. Imported meetings always get them, whatever the option says: their
+    host is the provider user who made them, so without alternative hosts no one in the
+    course could start them.
     """
-    if not options.auto_populate_alternative_host or not provider.has(Feature.ALTERNATIVE_HOSTS):
+    if not provider.has(Feature.ALTERNATIVE_HOSTS):
         return 0
     now = now or datetime.now(UTC)
     instructors = await repo.eligible_instructors(course_id)
     changed = 0
     for meeting in await repo.for_course(course_id):
-        if meeting.is_past(now) or not rules.hosts_get_alternatives(options, meeting.host_role):
+        if meeting.is_past(now):
+            continue
+        if meeting.source != "import" and not rules.hosts_get_alternatives(
+            options, meeting.host_role
+        ):
             continue
         wanted = rules.alternative_hosts(instructors, meeting.host_email)
         if wanted == (meeting.alternative_hosts or ()):
@@ -109,12 +125,20 @@ class CourseMeetings:
     course_id: int
     provider: MeetingsProvider
     repo: MeetingsRepository
+    # The tool, to reach the course's LMS (its sections and groups); None in unit tests.
+    tool: Any = None
+    _audiences: CourseAudiences | None = field(default=None, repr=False)
 
     @classmethod
     async def open(
-        cls, tool: Any, session: Session, credential: Credential | None = None
+        cls,
+        tool: Any,
+        session: Session,
+        credential: Credential | None = None,
+        course_id: int | None = None,
     ) -> CourseMeetings:
-        """The session's course; ``credential`` is the session's, when already read."""
+        """The session's course; ``credential`` is the session's, when already read, and
+        ``course_id`` the course's id when the launch has just recorded it."""
         if session.context.course is None:
             raise MeetingError(
                 "no_course",
@@ -124,13 +148,14 @@ class CourseMeetings:
         if credential is None or credential.id != session.credential_id:
             credential = await tool.repo.credential_by_id(session.credential_id)
         repo = MeetingsRepository(tool.repo.engine)
-        course_id = await repo.course_id(
-            credential.id, session.context.domain, session.context.course.context_id
-        )
+        if course_id is None:
+            course_id = await repo.course_id(
+                credential.id, session.context.domain, session.context.course.context_id
+            )
         if course_id is None:
             raise MeetingError("no_course", "This course is not known to the tool.", status=404)
         provider = await tool.providers.for_credential(tool, credential)
-        return cls(session, credential, course_id, provider, repo)
+        return cls(session, credential, course_id, provider, repo, tool=tool)
 
     # -- who ------------------------------------------------------------------------------
 
@@ -163,6 +188,12 @@ class CourseMeetings:
             self.role, self.credential.options
         )
 
+    def may_see(self, meeting: Meeting) -> bool:
+        """Whether the meeting is listed for this person (its sections and groups)."""
+        return may_see(
+            meeting, self.role, self.user_id, launch_sections(self.session.context.attributes)
+        )
+
     def may_manage(self, meeting: Meeting) -> bool:
         return may_manage(meeting, self.role, self.user_id, self.credential.options)
 
@@ -188,7 +219,7 @@ class CourseMeetings:
     # -- reading ----------------------------------------------------------------------------
 
     async def all(self) -> list[Meeting]:
-        return await self.repo.for_course(self.course_id)
+        return [m for m in await self.repo.for_course(self.course_id) if self.may_see(m)]
 
     async def split(
         self, now: datetime | None = None, meetings: list[Meeting] | None = None
@@ -210,9 +241,50 @@ class CourseMeetings:
 
     async def meeting(self, uid: str) -> Meeting:
         found = await self.repo.get(self.credential.id, self.course_id, uid)
-        if found is None:
+        if found is None or not self.may_see(found):
             raise MeetingError("no_meeting", "There is no such meeting in this course.", status=404)
         return found
+
+    # -- sections and groups ----------------------------------------------------------------
+
+    @property
+    def may_choose_audience(self) -> bool:
+        """Instructors hold meetings for sections and groups; students host for the course."""
+        return self.may_schedule and self.role == "instructor"
+
+    async def audiences(self) -> CourseAudiences:
+        """The course's sections and groups, as its LMS lists them (cached briefly)."""
+        if self._audiences is None:
+            if self.tool is None:
+                return CourseAudiences(reason="The course's LMS cannot be reached.")
+            self._audiences = await course_audiences(
+                self.tool, self.course_id, user_id=self.user_id, lms=self.session.context.lms
+            )
+        return self._audiences
+
+    async def _chosen_audience(
+        self, keys: tuple[str, ...], current: tuple[Audience, ...] = ()
+    ) -> tuple[Audience, ...]:
+        """The sections and groups chosen, each one the LMS listed for this course.
+
+        Those the meeting is already for stay accepted (a section the LMS no longer
+        lists, or an LMS that cannot answer now, does not block editing the topic).
+        """
+        kept = {a.key: a for a in current}
+        if all(key in kept for key in keys):
+            return tuple(kept[key] for key in keys)
+        if not self.may_choose_audience:
+            raise FormError({"audience": "Only instructors hold meetings for sections or groups."})
+        choices = await self.audiences()
+        if not choices.available:
+            raise FormError({"audience": choices.reason})
+        chosen: list[Audience] = []
+        for key in keys:
+            found = choices.find(key) or kept.get(key)
+            if found is None:
+                raise FormError({"audience": "Choose sections or groups of this course."})
+            chosen.append(found)
+        return tuple(chosen)
 
     # -- changing -----------------------------------------------------------------------------
 
@@ -225,6 +297,7 @@ class CourseMeetings:
                 "not_allowed", "Only instructors can schedule meetings in this course."
             )
         form = self._form(data)
+        audience = await self._chosen_audience(form.audience)
         if not self.session.identity.email:
             raise MeetingError(
                 "no_email", "The tool needs your email address to make you a meeting host.", 400
@@ -252,9 +325,10 @@ class CourseMeetings:
                 host_email=host.email,
                 host_role=self.role,
                 host_account_id=host.id,
-                audience=form.audience,
+                audience=audience,
                 source="tool",
                 alternative_hosts=alternative,
+                in_transaction=self._with_notice(self._calendar_sync()),
             )
         except Exception:
             # The provider holds a meeting the tool could not record: remove it again.
@@ -266,6 +340,7 @@ class CourseMeetings:
         if not self.may_manage(meeting):
             raise MeetingError("not_allowed", "You cannot change this meeting.")
         form = self._form(data)
+        audience = await self._chosen_audience(form.audience, meeting.audience)
         alternative = await self._alternative_hosts(meeting.host_role, meeting.host_email)
         await self.provider.update_meeting(
             meeting.provider_meeting_id, form.spec(alternative, self._tracking_fields())
@@ -281,8 +356,9 @@ class CourseMeetings:
                 "duration": form.duration,
                 "timezone": form.timezone,
                 "recurrence": form.recurrence,
-                "audience": form.audience,
+                "audience": audience,
             },
+            in_transaction=self._calendar_sync(),
         )
 
     async def delete(self, uid: str) -> None:
@@ -290,7 +366,49 @@ class CourseMeetings:
         if not self.may_manage(meeting):
             raise MeetingError("not_allowed", "You cannot delete this meeting.")
         await self.provider.delete_meeting(meeting.provider_meeting_id)
-        await self.repo.remove(meeting)
+        await self.repo.remove(meeting, in_transaction=self._calendar_sync(meeting))
+
+    def _with_notice(self, first: InTransaction) -> InTransaction:
+        """``first``, then the course's notice of a new meeting (when the credential
+        notifies courses), in the same transaction as the meeting."""
+
+        async def enqueue(conn: Any, uid: str) -> None:
+            await first(conn, uid)
+            await enqueue_meeting_notice(
+                conn,
+                uid,
+                credential_id=self.credential.id,
+                course_id=self.course_id,
+                options=self.options,
+                by=self.user_id,
+            )
+
+        return enqueue
+
+    def _recording_notice(self, recording_id: str) -> InTransaction:
+        """The course's notice of a published recording (``*``: all of them), written
+        with the publication."""
+
+        async def enqueue(conn: Any, uid: str) -> None:
+            await enqueue_recording_notice(
+                conn,
+                uid,
+                recording_id,
+                credential_id=self.credential.id,
+                course_id=self.course_id,
+                options=self.options,
+                by=self.user_id,
+            )
+
+        return enqueue
+
+    def _calendar_sync(self, deleted: Meeting | None = None) -> InTransaction:
+        """The course calendar follows each change: its job is committed with the change."""
+
+        async def enqueue(conn: Any, uid: str) -> None:
+            await enqueue_calendar_sync(conn, deleted or uid, self.credential.id, self.course_id)
+
+        return enqueue
 
     async def start_url(self, uid: str) -> str:
         """The host's start link: made when the host asks, shown to no one else."""
@@ -393,13 +511,24 @@ class CourseMeetings:
         """Publish one recording to the course's students (or withdraw it)."""
         self._recordings_manager()
         meeting = await self._own_recording(uid, recording_id)
-        await self.repo.publish(meeting, recording_id, self.user_id or "", on)
+        await self.repo.publish(
+            meeting,
+            recording_id,
+            self.user_id or "",
+            on,
+            in_transaction=self._recording_notice(recording_id) if on else None,
+        )
         return meeting
 
     async def publish_all(self, on: bool = True) -> None:
         """Publish every recording of the course, those to come too (or stop)."""
         self._recordings_manager()
-        await self.repo.publish_all(self.course_id, self.user_id or "", on)
+        await self.repo.publish_all(
+            self.course_id,
+            self.user_id or "",
+            on,
+            in_transaction=self._recording_notice(ALL_RECORDINGS) if on else None,
+        )
 
     async def delete_recording(self, uid: str, recording_id: str) -> Meeting:
         """Delete a recording (to the provider's trash); instructors only."""

@@ -168,6 +168,8 @@ class ProviderMeeting:
     host_id: str | None = None
     occurrences: tuple[Occurrence, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
+    host_email: str | None = None
+    recurrence: Recurrence | None = None
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,20 @@ class MeetingsProvider(abc.ABC):
     async def start_url(self, meeting_id: str, host: HostAccount) -> str:
         """The host-only link that starts the meeting; fetched when the host clicks."""
         raise NotSupported(Feature.START_URL)
+
+    async def get_meeting(self, meeting_id: str) -> ProviderMeeting:
+        """A meeting the provider account already holds, as an import finds it.
+
+        Raises :class:`ProviderError` with code ``invalid_meeting_id`` (404) for an ID of
+        a form the provider never gives, ``meeting_not_found`` (404) when there is no such
+        meeting, and ``meeting_outside_account`` (403) when it exists but is not the
+        account's (its host is a user of another account), so it cannot be imported.
+        """
+        raise ProviderError(
+            "import_not_supported",
+            f"{self.title or self.name} cannot look up existing meetings, so none can be imported.",
+            status=409,
+        )
 
     async def set_alternative_hosts(self, meeting_id: str, hosts: Sequence[str]) -> None:
         """Make exactly ``hosts`` (emails) the meeting's alternative hosts."""

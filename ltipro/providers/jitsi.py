@@ -9,6 +9,7 @@ whoever opens the room first moderates it, which the pages say plainly.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from ltipro.providers.base import (
     MeetingSpec,
     MeetingsProvider,
     Person,
+    ProviderError,
     ProviderMeeting,
     ProviderSpec,
 )
@@ -33,6 +35,7 @@ from ltipro.providers.base import (
 NAME = "jitsi"
 SETTINGS_PLUGIN = "providers"  # built-in providers keep their settings under this plugin
 DEFAULT_SERVER = "https://meet.jit.si"
+_ROOM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{2,199}")
 TOKEN_LIFETIME = 6 * 3600
 
 
@@ -96,6 +99,37 @@ class JitsiProvider(MeetingsProvider):
 
     async def update_meeting(self, meeting_id: str, spec: MeetingSpec) -> None:
         return None  # the room keeps its name; the schedule lives in the tool
+
+    async def get_meeting(self, meeting_id: str) -> ProviderMeeting:
+        """A room on this server by its name (or its address on this server).
+
+        Jitsi has no accounts and a room exists whenever someone is in it, so any room
+        name on the configured server can be imported; an address on another server
+        cannot, since the tool's links would not lead there.
+        """
+        room = meeting_id.strip()
+        if room.startswith(("https://", "http://")):
+            if not room.startswith(self.server + "/"):
+                raise ProviderError(
+                    "meeting_outside_account",
+                    f"This room is not on the Jitsi server the tool uses ({self.server}).",
+                    status=403,
+                )
+            room = room[len(self.server) + 1 :].split("?", 1)[0].split("#", 1)[0]
+        if not _ROOM.fullmatch(room):
+            raise ProviderError(
+                "invalid_meeting_id",
+                "a Jitsi room name is 3 to 200 letters, digits, - and _.",
+                status=404,
+            )
+        return ProviderMeeting(
+            id=room,
+            join_url=f"{self.server}/{quote(room)}",
+            topic=room,
+            start_time=None,
+            duration=60,
+            timezone="UTC",
+        )
 
     async def delete_meeting(self, meeting_id: str) -> None:
         return None  # rooms exist only while people are in them

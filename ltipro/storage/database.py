@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
 class DatabaseURLError(ValueError):
@@ -59,13 +62,51 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        refuse_nul_characters(engine)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     engine = create_async_engine(full, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         ping_idle_connections(engine)
+    refuse_nul_characters(engine)
     return engine
+
+
+class UnstorableText(ValueError):
+    """Text holding a NUL character, which PostgreSQL cannot store in a text column.
+
+    Whoever sent it (a form, the API, a CSV cell, an LMS claim) gets a 400 naming the
+    problem rather than a 500 from the driver; SQLite refuses it too, so both databases
+    behave alike.
+    """
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def refuse_nul_characters(engine: AsyncEngine) -> None:
+    """Refuse a statement whose parameters hold a NUL character, before it is sent.
+
+    Raised before anything reaches the database, so the transaction it was part of is
+    rolled back whole: nothing is half written.
+    """
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _refuse(
+        _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        if _holds_nul(parameters):
+            raise UnstorableText(
+                "The text sent contains a NUL character (\\0), which cannot be stored."
+            )
 
 
 # A pooled connection unused for longer than this is pinged before it is handed out.
@@ -103,8 +144,88 @@ def ping_idle_connections(engine: AsyncEngine, idle: float = IDLE_PING_AFTER) ->
             raise exc.DisconnectionError("pooled connection did not answer a ping")
 
 
+class _Shared:
+    """The transaction a :func:`shared_transaction` block opened, while it is open."""
+
+    __slots__ = ("connection", "engine")
+
+    def __init__(self, engine: AsyncEngine, connection: AsyncConnection) -> None:
+        self.engine = engine
+        self.connection: AsyncConnection | None = connection
+
+
+_shared: ContextVar[_Shared | None] = ContextVar("ltipro_shared_transaction", default=None)
+
+
+def _current(engine: AsyncEngine) -> AsyncConnection | None:
+    shared = _shared.get()
+    if shared is None or shared.engine is not engine:
+        return None
+    return shared.connection  # None once the block has ended (a task that outlived it)
+
+
+@asynccontextmanager
+async def shared_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One pool checkout and one transaction for the statements run inside the block.
+
+    Each repository or store call otherwise checks a connection out of the pool and ends
+    its own transaction: on PostgreSQL a ``COMMIT`` or ``ROLLBACK`` round trip each, plus
+    the pool's bookkeeping. Calls written with :func:`begin` and :func:`connect` join the
+    block's transaction instead; its writes commit together when the block ends, or none
+    of them when it raises. A block nested in another joins the outer one.
+
+    Only for a few statements run one after another with nothing else awaited between
+    them: on SQLite the first write takes the database's write lock until the block ends.
+    Calls that manage their own transaction (the store's ``take``, ``take_if`` and
+    ``add_once``) never join one, and must not be called inside a block after a write.
+    """
+    joined = _current(engine)
+    if joined is not None:
+        yield joined
+        return
+    async with engine.begin() as connection, sharing(engine, connection):
+        yield connection
+
+
+@asynccontextmanager
+async def sharing(engine: AsyncEngine, connection: AsyncConnection) -> AsyncIterator[None]:
+    """Inside the block, :func:`begin` and :func:`connect` calls on ``engine`` join
+    ``connection`` and its transaction, which the caller ends."""
+    shared = _Shared(engine, connection)
+    token = _shared.set(shared)
+    try:
+        yield
+    finally:
+        shared.connection = None
+        _shared.reset(token)
+
+
+@asynccontextmanager
+async def begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """``engine.begin()``, or the enclosing :func:`shared_transaction`'s connection."""
+    joined = _current(engine)
+    if joined is not None:
+        yield joined
+        return
+    async with engine.begin() as connection:
+        yield connection
+
+
+@asynccontextmanager
+async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """``engine.connect()`` (for reads), or the enclosing :func:`shared_transaction`'s."""
+    joined = _current(engine)
+    if joined is not None:
+        yield joined
+        return
+    async with engine.connect() as connection:
+        yield connection
+
+
 @overload
 def stored_utc(value: datetime) -> datetime: ...
+
+
 @overload
 def stored_utc(value: None) -> None: ...
 def stored_utc(value: datetime | None) -> datetime | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ltipro.crypto import SecretBox, generate_rsa_key, hash_api_secret
 from ltipro.observability import launch_recorded
 from ltipro.options import CredentialOptions
-from ltipro.storage.database import stored_utc
+from ltipro.storage.database import begin, connect, shared_transaction, stored_utc
 from ltipro.storage.schema import (
     api_keys,
     courses,
@@ -99,6 +100,10 @@ class Repository:
         self.engine = engine
         self.box = box
 
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One transaction for the calls inside (see :func:`shared_transaction`)."""
+        return shared_transaction(self.engine)
+
     # -- credentials ----------------------------------------------------------------------
 
     def _credential(self, row: Any) -> Credential:
@@ -154,7 +159,7 @@ class Repository:
         return found
 
     async def credential_by_id(self, credential_id: int) -> Credential:
-        async with self.engine.connect() as conn:
+        async with connect(self.engine) as conn:
             row = (
                 await conn.execute(select(credentials).where(credentials.c.id == credential_id))
             ).first()
@@ -318,7 +323,7 @@ class Repository:
             .outerjoin(deployments, deployments.c.platform_id == platforms.c.id)
             .where(*where)
         )
-        async with self.engine.connect() as conn:
+        async with connect(self.engine) as conn:
             rows = (await conn.execute(query.order_by(platforms.c.id, deployments.c.id))).all()
         found: dict[int, tuple[Any, Credential, list[tuple[str, bool]]]] = {}
         for row in rows:
@@ -444,10 +449,14 @@ class Repository:
         label: str | None,
         history: Sequence[str],
         platform_id: int | None = None,
-    ) -> None:
-        """Create the course on its first launch, refresh what the LMS says on later ones."""
+    ) -> int:
+        """Create the course on its first launch, refresh what the LMS says on later ones.
+
+        Returns the course's id (``UPDATE``/``INSERT … RETURNING``), so the launch's first
+        page need not look it up again.
+        """
         at = now()
-        values = {
+        values: dict[str, Any] = {
             "lms": lms,
             "lms_course_id": lms_course_id,
             "title": title,
@@ -462,34 +471,40 @@ class Repository:
             courses.c.domain == domain,
             courses.c.context_id == context_id,
         )
+        refresh = update(courses).where(where).values(**values).returning(courses.c.id)
         async with self.engine.begin() as conn:
-            result = await conn.execute(update(courses).where(where).values(**values))
-            if result.rowcount:
-                return
+            found = (await conn.execute(refresh)).scalar()
+        if found is not None:
+            return int(found)
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(
-                    insert(courses).values(
-                        credential_id=credential_id,
-                        domain=domain,
-                        context_id=context_id,
-                        created_at=at,
-                        **values,
+                created = (
+                    await conn.execute(
+                        insert(courses)
+                        .values(
+                            credential_id=credential_id,
+                            domain=domain,
+                            context_id=context_id,
+                            created_at=at,
+                            **values,
+                        )
+                        .returning(courses.c.id)
                     )
-                )
+                ).scalar_one()
+            return int(created)
         except IntegrityError:
             # Another worker created it between our update and insert: refresh it.
             async with self.engine.begin() as conn:
-                await conn.execute(update(courses).where(where).values(**values))
+                return int((await conn.execute(refresh)).scalar_one())
 
     async def log_launch(self, **values: Any) -> None:
         values.setdefault("at", now())
         for key in ("message", "user_id", "context_id", "issuer", "client_id", "deployment_id"):
             if isinstance(values.get(key), str):
                 values[key] = values[key][: 2000 if key == "message" else 255]
-        async with self.engine.begin() as conn:
+        async with begin(self.engine) as conn:
             await conn.execute(insert(launch_log).values(**values))
-        launch_recorded(values.get("lms"), str(values.get("outcome")))
+        launch_recorded(values.get("lms"), str(values.get("outcome")), values.get("code"))
 
     async def recent_launches(
         self, credential: Credential | None = None, limit: int = 50
@@ -575,7 +590,7 @@ class Repository:
         self, credential_id: int, plugin: str, platform_id: int | None = None
     ) -> dict[str, Any]:
         """A plugin's stored settings: the credential's, overridden by the platform's."""
-        async with self.engine.connect() as conn:
+        async with connect(self.engine) as conn:
             rows = (
                 await conn.execute(
                     select(plugin_settings).where(

@@ -111,6 +111,8 @@ courses = Table(
     Column("history", JSON, nullable=False, default=list),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_launch_at", DateTime(timezone=True), nullable=False),
+    # The LTI 1.3 platform of the latest launch (0006), for platform-scoped plugin settings.
+    Column("platform_id", Integer, ForeignKey("platforms.id", ondelete="SET NULL")),
     UniqueConstraint("credential_id", "domain", "context_id", name="uq_courses_credential_course"),
 )
 
@@ -215,5 +217,8 @@ audit_log = Table(
 Index("ix_audit_log_credential_at", audit_log.c.credential_id, audit_log.c.at)
 
 # The meetings' tables and the job queue's live in their own modules on the same metadata.
+from ltipro.imports import tables as _import_tables  # noqa: E402, F401
+from ltipro.storage import calendar_tables as _calendar_tables  # noqa: E402, F401
+from ltipro.storage import feed_tables as _feed_tables  # noqa: E402, F401
 from ltipro.storage import jobs_tables as _jobs_tables  # noqa: E402, F401
 from ltipro.storage import meetings_tables as _meetings_tables  # noqa: E402, F401

@@ -7,12 +7,14 @@ database by default or in Redis (``LTIPRO_REDIS_URL``), never only in one proces
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ltipro.storage.database import begin, connect, sharing
 from ltipro.storage.schema import protocol_state
 
 
@@ -37,6 +39,25 @@ class ProtocolStore(Protocol):
     async def take(self, kind: str, key: str) -> str | None:
         """Consume the value: exactly one caller, in any process, gets it."""
 
+    async def take_if(
+        self,
+        kind: str,
+        key: str,
+        spend: Callable[[str], bool],
+        then: Callable[[str], Awaitable[None]] | None = None,
+    ) -> str | None:
+        """The value, consumed when ``spend(value)`` says so, else left in place.
+
+        One look-up where a caller would otherwise peek, decide, then take: of several
+        callers in any processes, at most one is told ``spend`` consumed the value.
+        ``None`` when there is no unexpired value (an expired one may be dropped).
+
+        ``then(value)``, when given, reads what the value names before the decision is
+        committed; a store in the tool's database runs it in the same transaction (its
+        reads through :func:`~ltipro.storage.database.connect` cost no connection of
+        their own). It must only read. When it raises, nothing is consumed.
+        """
+
     async def add_once(self, kind: str, key: str, ttl: int) -> bool:
         """Record ``key``; ``False`` when it was already recorded and not expired."""
 
@@ -53,7 +74,8 @@ class DatabaseStore:
         self.engine = engine
 
     async def put(self, kind: str, key: str, value: str, ttl: int) -> None:
-        async with self.engine.begin() as conn:
+        # Joins a shared transaction (a login's state, a launch's session and log entry).
+        async with begin(self.engine) as conn:
             await conn.execute(
                 insert(protocol_state).values(
                     kind=kind, key=key, value=value, expires_at=time.time() + ttl
@@ -61,7 +83,7 @@ class DatabaseStore:
             )
 
     async def peek(self, kind: str, key: str) -> str | None:
-        async with self.engine.connect() as conn:
+        async with connect(self.engine) as conn:
             row = (
                 await conn.execute(
                     select(protocol_state.c.value).where(
@@ -88,6 +110,39 @@ class DatabaseStore:
         if row is None or row.expires_at <= time.time():
             return None
         return str(row.value)
+
+    async def take_if(
+        self,
+        kind: str,
+        key: str,
+        spend: Callable[[str], bool],
+        then: Callable[[str], Awaitable[None]] | None = None,
+    ) -> str | None:
+        # The row is deleted first and the deletion rolled back when it is to stay: a
+        # racing caller waits on the row (PostgreSQL's row lock, SQLite's write lock, held
+        # only while ``then`` reads and ``spend`` decides) and then finds it either gone
+        # or still there, never half-decided. One statement where peek-then-take costs two.
+        async with self.engine.connect() as conn:
+            transaction = await conn.begin()
+            row = (
+                await conn.execute(
+                    delete(protocol_state)
+                    .where(and_(protocol_state.c.kind == kind, protocol_state.c.key == key))
+                    .returning(protocol_state.c.value, protocol_state.c.expires_at)
+                )
+            ).first()
+            if row is None or row.expires_at <= time.time():
+                await transaction.commit()  # an expired entry goes, as ``take`` drops it
+                return None
+            value = str(row.value)
+            if then is not None:
+                async with sharing(self.engine, conn):
+                    await then(value)
+            if spend(value):
+                await transaction.commit()
+            else:
+                await transaction.rollback()
+        return value
 
     async def add_once(self, kind: str, key: str, ttl: int) -> bool:
         now = time.time()
@@ -157,6 +212,24 @@ class RedisStore:
     async def take(self, kind: str, key: str) -> str | None:
         value = await self._call("getdel", self._key(kind, key))
         return value.decode() if isinstance(value, bytes) else None
+
+    async def take_if(
+        self,
+        kind: str,
+        key: str,
+        spend: Callable[[str], bool],
+        then: Callable[[str], Awaitable[None]] | None = None,
+    ) -> str | None:
+        # Redis round trips are cheap: read, decide, then GETDEL, whose answer says
+        # whether this caller or a racing one consumed the value.
+        value = await self.peek(kind, key)
+        if value is None:
+            return None
+        if then is not None:
+            await then(value)
+        if not spend(value):
+            return value
+        return await self.take(kind, key)
 
     async def add_once(self, kind: str, key: str, ttl: int) -> bool:
         return bool(await self._call("set", self._key(kind, key), "1", ex=ttl, nx=True))

@@ -93,8 +93,10 @@ CREDENTIAL_TABS: tuple[tuple[str, str], ...] = (
     ("install", "Install in an LMS"),
     ("plugins", "Plugins"),
     ("api-keys", "API keys"),
+    ("imports", "Meeting import"),
     ("audit", "Audit log"),
     ("launches", "Launch log"),
+    ("jobs", "Jobs"),
 )
 # The meetings provider's account (its choice, ids and write-only secrets) is declared as
 # the settings of the built-in providers plugin; its tab opens that plugin's settings
@@ -274,7 +276,12 @@ async def _load_session(request: Request) -> AdminSession | None:
 
 def _csrf_ok(form: FormData | None, expected: str) -> bool:
     given = form.get(CSRF_FIELD) if form is not None else None
-    return isinstance(given, str) and bool(given) and hmac.compare_digest(given, expected)
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+    return (
+        isinstance(given, str)
+        and bool(given)
+        and hmac.compare_digest(given.encode(), expected.encode())
+    )
 
 
 # -- the wrapper every signed-in page goes through -------------------------------------------
@@ -685,6 +692,7 @@ async def _platform_of(page: Page) -> Platform:
 async def platforms(page: Page) -> Response:
     """``GET /admin/credentials/{id}/platforms``: registrations, approvals, deployments."""
     from ltipro.lti.registration import registration_url
+    from ltipro.web.admin_connections import credential_connections
 
     credential = page.managed
     rows = await page.tool.repo.list_platforms(credential)
@@ -702,6 +710,8 @@ async def platforms(page: Page) -> Response:
             ],
             "registration_url": registration_url(settings, credential),
             "changed": page.request.query_params.get("changed", ""),
+            # What LMS plugins need an admin to authorise (ltipro.web.admin_connections).
+            "connections": await credential_connections(page.tool, credential, rows),
         },
     )
 
@@ -1087,6 +1097,9 @@ async def install(page: Page) -> Response:
 
 def admin_routes() -> list[BaseRoute]:
     """The console's routes, mounted at ``/admin``."""
+    from ltipro.web.admin_connections import connection_routes  # builds on this module too
+    from ltipro.web.admin_jobs import job_routes  # the Jobs tab builds on this module
+
     credential = "/credentials/{credential_id:int}"
     return [
         Route("/", index, methods=["GET"]),
@@ -1113,4 +1126,14 @@ def admin_routes() -> list[BaseRoute]:
         Route(f"{credential}/api-keys/{{prefix}}/revoke", revoke_api_key, methods=["POST"]),
         Route(f"{credential}/audit", audit, methods=["GET"]),
         Route(f"{credential}/launches", launches, methods=["GET"]),
+        *job_routes(),
+        *connection_routes(),
+        *_import_routes(),
     ]
+
+
+def _import_routes() -> list[BaseRoute]:
+    # The import pages (ltipro.web.imports) use this module's console wrapper.
+    from ltipro.web.imports import console_routes
+
+    return console_routes()

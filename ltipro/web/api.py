@@ -9,7 +9,8 @@ from starlette.responses import JSONResponse, Response
 
 from ltipro import __version__
 from ltipro.sessions import Session
-from ltipro.web import config_api
+from ltipro.web import config_api, imports_openapi, jobs_api
+from ltipro.web import feeds as feeds_api
 from ltipro.web import meetings as meetings_api
 from ltipro.web.session import require_session
 
@@ -166,6 +167,15 @@ async def openapi(request: Request) -> Response:
 OPENAPI["components"]["securitySchemes"]["apiKey"] = config_api.API_KEY_SCHEME
 OPENAPI["components"]["schemas"].update(config_api.OPENAPI_SCHEMAS)
 OPENAPI["paths"].update(config_api.OPENAPI_PATHS)
+# The import API (ltipro.web.imports_openapi) documents its own paths and schemas.
+OPENAPI["paths"].update(imports_openapi.OPENAPI_PATHS)
+OPENAPI["components"]["schemas"].update(imports_openapi.OPENAPI_SCHEMAS)
 # The meetings API (ltipro.web.meetings) documents its own paths and schemas.
 OPENAPI["paths"].update(meetings_api.OPENAPI_PATHS)
 OPENAPI["components"]["schemas"].update(meetings_api.OPENAPI_SCHEMAS)
+# The calendar feeds' links (ltipro.web.feeds).
+OPENAPI["paths"].update(feeds_api.OPENAPI_PATHS)
+OPENAPI["components"]["schemas"].update(feeds_api.OPENAPI_SCHEMAS)
+# The job queue's dead letters (ltipro.web.jobs_api).
+OPENAPI["paths"].update(jobs_api.OPENAPI_PATHS)
+OPENAPI["components"]["schemas"].update(jobs_api.OPENAPI_SCHEMAS)

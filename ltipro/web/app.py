@@ -14,13 +14,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from ltipro import observability
 from ltipro.jobs.worker import app_runner
 from ltipro.lti.errors import LaunchError
 from ltipro.plugins import Plugins
 from ltipro.settings import Settings
+from ltipro.storage.database import UnstorableText
 from ltipro.storage.store import StoreUnavailable
 from ltipro.tool import Tool
-from ltipro.web import admin, api, config_api, lti, meetings, registration, zoom_webhooks
+from ltipro.web import (
+    admin,
+    api,
+    config_api,
+    feeds,
+    health,
+    imports,
+    jobs_api,
+    lti,
+    meetings,
+    registration,
+    zoom_webhooks,
+)
 from ltipro.web.security import SecurityHeaders, allow_framing_by
 from ltipro.web.templating import make_environment, render
 
@@ -92,6 +106,14 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def unstorable_text(request: Request, exc: Exception) -> Response:
+    """Text the database cannot hold (a NUL character) was sent: a 400 saying so."""
+    message = str(exc)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": "unstorable_text", "message": message}, status_code=400)
+    return PlainTextResponse(message, status_code=400)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith("/api/"):
@@ -107,6 +129,8 @@ def core_routes() -> list[BaseRoute]:
     return [
         Route("/", home, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", health.metrics, methods=["GET"]),
         Route("/lti/login", lti.login, methods=["GET", "POST"]),
         Route("/lti/launch", lti.launch, methods=["POST"]),
         Route("/lti/deep-link", lti.deep_link_response, methods=["POST"]),
@@ -133,6 +157,7 @@ def core_routes() -> list[BaseRoute]:
         Route("/api/v1/meetings/{uid}", meetings.api_delete, methods=["DELETE"]),
         Route("/api/v1/meetings/{uid}/start", meetings.api_start, methods=["POST"]),
         Route("/api/v1/meetings/{uid}/join", meetings.api_join, methods=["POST"]),
+        Route("/api/v1/audiences", meetings.api_audiences, methods=["GET"]),
         Route("/api/v1/recordings", meetings.api_recordings, methods=["GET"]),
         Route("/api/v1/recordings/publish-all", meetings.api_publish_all, methods=["POST"]),
         Route("/api/v1/meetings/{uid}/recordings", meetings.api_recordings, methods=["GET"]),
@@ -155,6 +180,29 @@ def core_routes() -> list[BaseRoute]:
             config_api.credential_config,
             methods=["GET", "PATCH"],
         ),
+        Route(
+            "/api/v1/credentials/{credential_id:int}/jobs",
+            jobs_api.credential_jobs,
+            methods=["GET"],
+        ),
+        Route(
+            "/api/v1/credentials/{credential_id:int}/jobs/{job_id:int}/retry",
+            jobs_api.retry,
+            methods=["POST"],
+        ),
+        Route(
+            "/api/v1/credentials/{credential_id:int}/jobs/{job_id:int}/discard",
+            jobs_api.discard,
+            methods=["POST"],
+        ),
+        Route("/feeds/{token}.ics", feeds.feed, methods=["GET"]),
+        Route("/meetings/feeds", feeds.links_page, methods=["POST"]),
+        Route("/meetings/feeds/course/reset", feeds.reset_course_page, methods=["POST"]),
+        Route("/meetings/feeds/mine/reset", feeds.reset_mine_page, methods=["POST"]),
+        Route("/api/v1/feeds", feeds.api_feeds, methods=["GET"]),
+        Route("/api/v1/feeds/course/reset", feeds.api_reset_course, methods=["POST"]),
+        Route("/api/v1/feeds/mine/reset", feeds.api_reset_mine, methods=["POST"]),
+        *imports.api_routes(),
         Mount("/admin", routes=admin.admin_routes()),
     ]
 
@@ -167,6 +215,10 @@ def create_app(settings: Settings | None = None, *, tool: Tool | None = None) ->
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = tool is None
+        if owned:
+            # A server of its own (not a test's app): its log lines and shared metrics.
+            observability.configure_logging(settings.log_format)
+            observability.shared_metrics(settings.metrics_dir)
         current = tool or await Tool.open(settings, plugins=plugins)
         app.state.tool = current
         if settings.dev:
@@ -186,6 +238,7 @@ def create_app(settings: Settings | None = None, *, tool: Tool | None = None) ->
                 await purger
             if owned:
                 await current.close()
+                observability.stop_sharing()
 
     routes = core_routes() + plugin_routes(plugins)
     if settings.dev:
@@ -195,11 +248,13 @@ def create_app(settings: Settings | None = None, *, tool: Tool | None = None) ->
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(health.RequestObservability), Middleware(SecurityHeaders)],
         exception_handlers={
             LaunchError: launch_error,
             HTTPException: http_error,
             StoreUnavailable: store_unavailable,
+            UnstorableText: unstorable_text,
+            **{error: health.database_unavailable for error in health.DATABASE_ERRORS},
         },
     )
     app.state.templates = make_environment(settings.instance)

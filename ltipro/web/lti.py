@@ -233,7 +233,9 @@ async def launched_page(request: Request, tool: Tool, result: LaunchResult) -> R
     notice = ""
     if not result.session.deep_link and result.context.course is not None:
         try:
-            service = await CourseMeetings.open(tool, result.session, result.credential)
+            service = await CourseMeetings.open(
+                tool, result.session, result.credential, result.course_id
+            )
             response = await meetings_page(request, service, result.token)
         except (MeetingError, ProviderError) as exc:
             notice = exc.message

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from ltipro.extension import Audience
+from ltipro.meetings.audiences import CourseAudiences
 from ltipro.meetings.model import WEEKDAYS, FormError, Meeting
 from ltipro.meetings.rules import csv_text
 from ltipro.meetings.service import (
@@ -25,6 +27,7 @@ from ltipro.meetings.service import (
 )
 from ltipro.providers.base import Feature, ProviderError
 from ltipro.sessions import FORM_FIELD, Session
+from ltipro.web.notices import page_notices
 from ltipro.web.security import allow_framing_by
 from ltipro.web.session import bearer_token, require_session
 from ltipro.web.templating import render
@@ -57,6 +60,16 @@ def local_time(value: datetime, timezone: str) -> str:
     return value.astimezone(ZoneInfo(timezone)).strftime("%a %d %b %Y, %H:%M")
 
 
+def audience_json(audience: Audience) -> dict[str, str]:
+    """A section or group for the API: its key is what a meeting's ``audience`` lists."""
+    return {"key": audience.key, "kind": audience.kind, "id": audience.id, "name": audience.name}
+
+
+def audience_label(meeting: Meeting) -> str:
+    """The Section/Group column: the names of the sections and groups, or the course."""
+    return ", ".join(a.name for a in meeting.audience) or "Whole course"
+
+
 def meeting_json(meeting: Meeting, service: CourseMeetings, now: datetime) -> dict[str, Any]:
     """A meeting for the API. Never the start link: that is fetched by the host alone."""
     recurrence = meeting.recurrence
@@ -82,7 +95,7 @@ def meeting_json(meeting: Meeting, service: CourseMeetings, now: datetime) -> di
             else None
         ),
         "host": {"name": meeting.host_name, "role": meeting.host_role},
-        "audience": list(meeting.audience),
+        "audience": [audience_json(a) for a in meeting.audience],
         "provider": meeting.provider,
         "past": meeting.is_past(now),
         "you_host": service.may_start(meeting),
@@ -129,6 +142,7 @@ async def meetings_page(
     recordings: list[RecordingView] | None = None,
     attendance: list[AttendanceReport] | None = None,
     tab: str = "upcoming",
+    feeds: Mapping[str, Any] | None = None,
 ) -> Response:
     now = datetime.now(UTC)
     everything = await service.all()
@@ -147,6 +161,7 @@ async def meetings_page(
         zones.insert(0, timezone)
     provider = service.provider
     values = dict(form_values or {})
+    audiences = await service.audiences() if service.may_choose_audience else None
     if editing is not None and not form_values:
         local = editing.start_time.astimezone(ZoneInfo(editing.timezone))
         values = {
@@ -157,6 +172,7 @@ async def meetings_page(
             "duration": str(editing.duration),
             "timezone": editing.timezone,
             "repeat": editing.recurrence.type if editing.recurrence else "none",
+            "audience": [a.key for a in editing.audience],
         }
     response = render(
         request,
@@ -192,13 +208,44 @@ async def meetings_page(
             "values": values,
             "editing": editing,
             "weekdays": WEEKDAYS,
+            "audiences": audiences,
+            "audience_choices": audience_choices(audiences, editing),
+            "chosen_audience": _chosen_keys(values.get("audience")),
+            "audience_label": audience_label,
             "options": service.credential.options,
             "invitation": lambda m: invitation(m, timezone),
+            # The calendar feed links, once asked for (ltipro.web.feeds).
+            "feeds": feeds,
+            # What the course's LMS plugin asks of this person (ltipro.web.notices).
+            "notices": await page_notices(service),
         },
         status_code=status_code,
     )
     allow_framing_by(request, service.credential.options.approved_domains)
     return response
+
+
+def audience_choices(
+    audiences: CourseAudiences | None, editing: Meeting | None
+) -> dict[str, list[Audience]]:
+    """The sections and groups the form offers: the LMS's, and those the edited meeting
+    is already for (a section the LMS no longer lists stays visible, and can be unticked)."""
+    listed = list(audiences.audiences) if audiences is not None else []
+    keys = {a.key for a in listed}
+    extra = [a for a in (editing.audience if editing else ()) if a.key not in keys]
+    everything = listed + extra
+    return {
+        "Sections": [a for a in everything if a.kind == "section"],
+        "Groups": [a for a in everything if a.kind == "group"],
+    }
+
+
+def _chosen_keys(value: Any) -> set[str]:
+    if value is None:
+        return set()
+    if isinstance(value, (list, tuple)):
+        return {str(v) for v in value}
+    return {v.strip() for v in str(value).split(",") if v.strip()}
 
 
 def invitation(meeting: Meeting, timezone: str) -> str:
@@ -390,6 +437,24 @@ async def api_get(request: Request) -> Response:
     return await _api(request, action)
 
 
+def repeat_fields(meeting: Meeting) -> dict[str, Any]:
+    """A meeting's recurrence as the form fields that give it, so a PATCH that does not
+    mention the recurrence keeps it."""
+    recurrence = meeting.recurrence
+    if recurrence is None:
+        return {"repeat": "none"}
+    fields: dict[str, Any] = {
+        "repeat": recurrence.type,
+        "repeat_interval": recurrence.repeat_interval,
+        "weekly_days": [WEEKDAYS[d - 1] for d in recurrence.weekly_days],
+        "end_times": recurrence.end_times,
+    }
+    if recurrence.end_date_time is not None:
+        zone = ZoneInfo(meeting.timezone)
+        fields["end_date"] = recurrence.end_date_time.astimezone(zone).date().isoformat()
+    return fields
+
+
 async def api_update(request: Request) -> Response:
     async def action(service: CourseMeetings) -> Response:
         uid = request.path_params["uid"]
@@ -401,6 +466,8 @@ async def api_update(request: Request) -> Response:
             "start_time": current.start_time.isoformat(),
             "duration": current.duration,
             "timezone": current.timezone,
+            "audience": [a.key for a in current.audience],
+            **repeat_fields(current),
             **changes,
         }
         meeting = await service.update(uid, merged)
@@ -429,6 +496,28 @@ async def api_join(request: Request) -> Response:
     async def action(service: CourseMeetings) -> Response:
         url = await service.join_url(request.path_params["uid"])
         return JSONResponse({"join_url": url}, headers={"Cache-Control": "no-store"})
+
+    return await _api(request, action)
+
+
+async def api_audiences(request: Request) -> Response:
+    """``GET /api/v1/audiences``: the sections and groups a meeting can be for."""
+
+    async def action(service: CourseMeetings) -> Response:
+        if not service.may_choose_audience:
+            raise MeetingError(
+                "not_allowed", "Only instructors hold meetings for sections or groups."
+            )
+        audiences = await service.audiences()
+        return JSONResponse(
+            {
+                "available": audiences.available,
+                "reason": audiences.reason or None,
+                "sections": [audience_json(a) for a in audiences.sections],
+                "groups": [audience_json(a) for a in audiences.groups],
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
     return await _api(request, action)
 
@@ -739,6 +828,13 @@ OPENAPI_PATHS: dict[str, Any] = {
         ),
         "delete": _operation("Delete a meeting", "deleted", "204"),
     },
+    "/audiences": {
+        "get": _operation(
+            "The course's sections and groups a meeting can be for (those who schedule): "
+            "`available` is false, with a one-line `reason`, when the LMS cannot tell",
+            "sections and groups, each with the `key` a meeting's `audience` lists",
+        )
+    },
     "/meetings/{uid}/start": {
         "post": _operation("The host's start link (the host only; never cached)", "start_url"),
     },
@@ -796,6 +892,13 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "weekly_days": {"type": "array", "items": {"type": "string"}},
             "end_times": {"type": "integer", "minimum": 1, "maximum": 60},
             "end_date": {"type": "string", "format": "date"},
+            "audience": {
+                "type": "array",
+                "maxItems": 50,
+                "items": {"type": "string", "pattern": "^(section|group):[A-Za-z0-9._~-]+$"},
+                "description": "keys of sections and groups from GET /audiences; "
+                "empty or absent: the whole course (PATCH without it keeps the meeting's)",
+            },
         },
     }
 }

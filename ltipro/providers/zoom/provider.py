@@ -211,6 +211,23 @@ def _recurrence(recurrence: Recurrence) -> ZoomRecurrence:
     )
 
 
+def _from_zoom_recurrence(recurrence: ZoomRecurrence | None) -> Recurrence | None:
+    if recurrence is None:
+        return None
+    kinds = {int(v): k for k, v in RECURRENCE_TYPES.items()}
+    kind = kinds.get(int(recurrence.type))
+    if kind is None:
+        return None
+    return Recurrence(
+        type=kind,
+        repeat_interval=recurrence.repeat_interval,
+        weekly_days=recurrence.weekly_days,
+        monthly_day=recurrence.monthly_day,
+        end_times=recurrence.end_times,
+        end_date_time=recurrence.end_date_time,
+    )
+
+
 def _meeting(meeting: ZoomMeeting, spec: MeetingSpec) -> ProviderMeeting:
     return ProviderMeeting(
         id=str(meeting.id),
@@ -276,6 +293,7 @@ class ZoomProvider(MeetingsProvider):
         self.vanity_url = vanity_url
         self._clock = clock
         self._domains: tuple[float, frozenset[str]] | None = None
+        self._account_users: dict[str, tuple[float, str]] = {}
         # Set once Zoom says the account cannot use the retired type 3.
         self.on_prem_refused = False
 
@@ -442,6 +460,64 @@ class ZoomProvider(MeetingsProvider):
                 await self.client.delete_meeting(int(meeting_id))
             except ZoomMeetingNotFound:
                 return
+
+    async def get_meeting(self, meeting_id: str) -> ProviderMeeting:
+        """The meeting, if its host is a user of this account (what an import may take).
+
+        With an account-level app Zoom reads any meeting it lets the app see; the host's
+        user record tells whether the meeting is the account's own: a user of another
+        account answers 1001/1010 (``GET /users/{userId}``).
+        """
+        if not (meeting_id.isdigit() and 9 <= len(meeting_id) <= 11):
+            raise ProviderError(
+                "invalid_meeting_id", "a Zoom meeting ID is a number of 9 to 11 digits.", status=404
+            )
+        with zoom_errors():
+            found = await self.client.get_meeting(int(meeting_id))
+            if not found.host_id:
+                raise ProviderError(
+                    "meeting_outside_account",
+                    "Zoom names no host of this meeting in the tool's account.",
+                    status=403,
+                )
+            host_email = await self._account_user_email(found.host_id)
+        occurrences = tuple(
+            Occurrence(o.occurrence_id, o.start_time, o.duration or found.duration or 60)
+            for o in found.occurrences
+            if o.start_time is not None
+        )
+        return ProviderMeeting(
+            id=str(found.id),
+            join_url=found.join_url or "",
+            topic=found.topic or "Zoom meeting",
+            start_time=found.start_time or (occurrences[0].start_time if occurrences else None),
+            duration=found.duration or 60,
+            timezone=found.timezone or "UTC",
+            host_id=found.host_id,
+            occurrences=occurrences,
+            host_email=host_email,
+            recurrence=_from_zoom_recurrence(found.recurrence) if occurrences else None,
+        )
+
+    async def _account_user_email(self, user_id: str) -> str:
+        """The email of a user of the account; an import of many meetings of a few hosts
+        asks Zoom once per host (answers are remembered for ten minutes)."""
+        now = self._clock()
+        known = self._account_users.get(user_id)
+        if known is not None and now - known[0] < DOMAINS_LIFETIME:
+            return known[1]
+        try:
+            user = await self.client.get_user(user_id)
+        except ZoomNotFound:
+            raise ProviderError(
+                "meeting_outside_account",
+                "This meeting belongs to another Zoom account, not the one this tool uses.",
+                status=403,
+            ) from None
+        if len(self._account_users) > 10000:
+            self._account_users.clear()
+        self._account_users[user_id] = (now, user.email)
+        return user.email
 
     async def set_alternative_hosts(self, meeting_id: str, hosts: Sequence[str]) -> None:
         with zoom_errors():

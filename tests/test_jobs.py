@@ -60,7 +60,7 @@ from ltipro.jobs import (
 )
 from ltipro.jobs.handlers import MAX_RETRY_AFTER
 from ltipro.jobs.queue import Job
-from ltipro.jobs.worker import runs_in_app
+from ltipro.jobs.worker import THROTTLE_JITTER, runs_in_app
 from ltipro.plugins import Plugins
 from ltipro.settings import Settings, SettingsError
 from ltipro.storage.database import create_engine
@@ -388,8 +388,11 @@ def test_backoff_doubles_up_to_its_cap_and_jitters_over_the_whole_window() -> No
 async def test_retry_after_from_a_handler_sets_the_next_attempt_instead_of_the_backoff(
     engine: AsyncEngine, handlers: JobHandlers, clock: Clock
 ) -> None:
+    runs: list[int] = []
+
     async def throttled(context: JobContext) -> None:
-        if context.attempt == 1:
+        runs.append(context.attempt)
+        if len(runs) == 1:
             raise RetryAfter(120, "429 Too Many Requests")
 
     handlers.register("throttled", throttled)
@@ -397,16 +400,67 @@ async def test_retry_after_from_a_handler_sets_the_next_attempt_instead_of_the_b
     worker = worker_for(engine, handlers, clock, rng=rng)
     job = await add_job(engine, "throttled", "k")
     outcome = await worker.run_one()
-    assert outcome is not None and outcome.result == "retry" and outcome.delay == 120
+    # The service's wait plus jitter of up to half of it: never sooner than asked.
+    assert outcome is not None and outcome.result == "retry" and outcome.delay == 180
+    assert rng.windows == [(0.0, THROTTLE_JITTER)]  # the jitter's draw, not a backoff's
     stored = await get_job(engine, job.id)
-    assert stored.run_after == clock.now + timedelta(seconds=120)
+    assert stored.run_after == clock.now + timedelta(seconds=180)
     assert stored.last_error == "throttled: 429 Too Many Requests (retry after 120 s)"
-    assert rng.windows == []  # the service's wait, not a backoff draw
-    clock.advance(119)
+    assert stored.attempts == 0  # a throttled attempt is given back
+    clock.advance(179)
     assert await worker.run_one() is None
     clock.advance(1)
     again = await worker.run_one()
     assert again is not None and again.result == "done"
+    assert runs == [1, 1]  # the second run is attempt 1 again
+
+
+async def test_throttling_for_longer_than_any_job_has_attempts_loses_nothing(
+    engine: AsyncEngine, handlers: JobHandlers, clock: Clock
+) -> None:
+    throttled_runs = 40  # far more than the job's 3 attempts
+
+    async def busy_lms(context: JobContext) -> None:
+        busy_lms.runs += 1  # type: ignore[attr-defined]
+        if busy_lms.runs <= throttled_runs:  # type: ignore[attr-defined]
+            raise RetryAfter(5, "403 Rate Limit Exceeded")
+
+    busy_lms.runs = 0  # type: ignore[attr-defined]
+    handlers.register("busy", busy_lms)
+    worker = worker_for(engine, handlers, clock)
+    job = await add_job(engine, "busy", "k", max_attempts=3)
+    for _ in range(throttled_runs + 1):
+        outcome = await worker.run_one()
+        assert outcome is not None and outcome.result in ("retry", "done")
+        clock.advance(8)
+    stored = await get_job(engine, job.id)
+    assert stored.status == DONE and stored.attempts == 1
+
+
+async def test_a_service_that_throttles_for_more_than_a_day_still_ends_in_the_dead_letters(
+    engine: AsyncEngine, handlers: JobHandlers, clock: Clock
+) -> None:
+    async def always_throttled(context: JobContext) -> None:
+        raise RetryAfter(3600, "429 Too Many Requests")
+
+    handlers.register("always", always_throttled)
+    worker = worker_for(engine, handlers, clock)
+    job = await add_job(engine, "always", "k", max_attempts=2)
+    results = []
+    for _ in range(60):
+        outcome = await worker.run_one()
+        if outcome is None:
+            clock.advance(3600 * 1.5)
+            continue
+        results.append(outcome.result)
+        if outcome.result == "dead":
+            break
+    assert results[-1] == "dead"
+    # Throttled attempts were given back for a day, then counted: 2 attempts, then dead.
+    assert clock.now - job.created_at >= timedelta(days=1)
+    assert results.count("retry") > job.max_attempts
+    stored = await get_job(engine, job.id)
+    assert stored.status == DEAD and "Too Many Requests" in (stored.last_error or "")
 
 
 def test_retry_after_reads_seconds_and_http_dates_and_falls_back_on_nonsense() -> None:
@@ -711,7 +765,8 @@ async def test_across_failures_throttling_and_a_crashed_worker_no_job_is_lost(
             assert recorder.runs[job.id] == 1 + planned_failures[job.id], job
             stored = await get_job(first_engine, job.id)
             extra = 1 if job.id in crashed_ids else 0
-            assert stored.attempts == recorder.runs[job.id] + extra
+            given_back = 1 if created.index(job) % 5 == 1 else 0  # the throttled attempt
+            assert stored.attempts == recorder.runs[job.id] + extra - given_back
     finally:
         await first_engine.dispose()
         await second_engine.dispose()

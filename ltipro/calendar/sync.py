@@ -16,7 +16,6 @@ workers never both create the same occurrence.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,7 +59,7 @@ log = logging.getLogger("ltipro.calendar")
 
 KIND = "calendar.sync"
 CALENDAR_HOOKS = ("calendar_create_event", "calendar_update_event", "calendar_delete_event")
-# A sync that finds its meeting busy comes back after this long (plus up to as much again).
+# A sync that finds its meeting busy comes back after this long (plus the worker's jitter).
 BUSY_RETRY = 5.0
 
 
@@ -288,7 +287,7 @@ async def sync_calendar(context: JobContext) -> None:
             host_user_id=str(host) if host else None,
         )
     except MeetingBusy as exc:
-        raise RetryAfter(BUSY_RETRY + random.uniform(0, BUSY_RETRY), str(exc)) from exc
+        raise RetryAfter(BUSY_RETRY, str(exc)) from exc  # the worker adds the jitter
     except LmsNotSetUp as exc:
         # The LMS's API was never set up for this credential: nothing to keep for later.
         log.info("calendar sync of meeting %s skipped: %s", uid, exc)

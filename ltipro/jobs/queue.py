@@ -324,8 +324,19 @@ async def mark_done(engine: AsyncEngine, job: Job, worker_id: str, at: datetime)
 
 
 async def mark_retry(
-    engine: AsyncEngine, job: Job, worker_id: str, at: datetime, run_after: datetime, error: str
+    engine: AsyncEngine,
+    job: Job,
+    worker_id: str,
+    at: datetime,
+    run_after: datetime,
+    error: str,
+    *,
+    uncounted: bool = False,
 ) -> bool:
+    """Queue the job again; ``uncounted`` gives this attempt back (a throttled one)."""
+    values: dict[str, Any] = {}
+    if uncounted:
+        values["attempts"] = max(0, job.attempts - 1)
     return await _settle(
         engine,
         job,
@@ -336,6 +347,7 @@ async def mark_retry(
         locked_until=None,
         last_error=error,
         updated_at=at,
+        **values,
     )
 
 

@@ -44,6 +44,11 @@ PURGE_INTERVAL = 3600.0
 DEFAULT_POLL = 1.0
 # How long a stopping web app waits for the job in hand before giving it back.
 APP_STOP_GRACE = 30.0
+# Throttled attempts are given back for this long after a job was enqueued; later ones
+# count towards its maximum like any failure.
+THROTTLED_FOR_AT_MOST = timedelta(days=1)
+# A throttled job waits what the service asked plus up to this fraction of it again.
+THROTTLE_JITTER = 0.5
 
 
 @dataclass(frozen=True)
@@ -198,9 +203,7 @@ class Worker:
             raise
         except RetryAfter as exc:
             reason = f"throttled: {exc.reason}" if exc.reason else "throttled"
-            return await self._failed(
-                job, holder, f"{reason} (retry after {exc.seconds:g} s)", delay=exc.seconds
-            )
+            return await self._throttled(job, holder, reason, exc.seconds)
         except PermanentFailure as exc:
             return await self._bury(job, holder, error_text(exc))
         except TimeoutError as exc:
@@ -248,6 +251,29 @@ class Worker:
             wait,
             error,
         )
+        return Outcome(job, "retry", error, wait)
+
+    async def _throttled(self, job: Job, holder: str, reason: str, seconds: float) -> Outcome:
+        """The remote service asked to come back later: wait, without using up an attempt.
+
+        Throttling says nothing about whether the job can succeed, so a throttled attempt
+        is given back: under a long burst of throttling (a bulk change against Canvas's
+        rate limit) jobs wait their turn instead of running out of attempts. The job
+        keeps being given back for THROTTLED_FOR_AT_MOST after it was enqueued; after
+        that a throttled attempt counts like any failure, so a service that throttles
+        for ever still ends in the dead letters. The wait gets up to half again of
+        random jitter, so the jobs throttled together do not all come back at once.
+        """
+        wait = seconds * (1.0 + self.rng.uniform(0.0, THROTTLE_JITTER))
+        error = f"{reason} (retry after {seconds:g} s)"
+        at = self.clock()
+        if at - job.created_at >= THROTTLED_FOR_AT_MOST:
+            return await self._failed(job, holder, error, delay=wait)
+        if not await queue.mark_retry(
+            self.engine, job, holder, at, at + timedelta(seconds=wait), error, uncounted=True
+        ):
+            return self._lost(job, error)
+        log.info("job %s (%s) throttled, next in %.1f s: %s", job.id, job.kind, wait, error)
         return Outcome(job, "retry", error, wait)
 
     async def _bury(self, job: Job, holder: str, error: str) -> Outcome:

@@ -27,8 +27,10 @@ Use it from any Canvas hook::
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -121,6 +123,48 @@ def _number(text: str | None) -> float | None:
         return float(text) if text is not None else None
     except ValueError:
         return None
+
+
+class QuotaGate:
+    """Which Canvas tokens were just throttled, and until when, in this process.
+
+    Canvas's quota is per access token. Once one call with a token is throttled, every
+    other call with it would be refused too until the bucket has leaked: without this
+    gate, each job throttled together comes back, calls, and is refused again, spending
+    Canvas's quota and our CPU on answers known in advance. A call whose token is gated
+    is refused here, with the time left, without reaching Canvas. Only a fingerprint of
+    the token is kept. ``clock`` is seconds on a monotonic scale (tests move it).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._until: dict[str, float] = {}
+
+    @staticmethod
+    def key(base_url: str, token: str) -> str:
+        return base_url + " " + hashlib.sha256(token.encode()).hexdigest()[:24]
+
+    def wait_left(self, key: str) -> float:
+        until = self._until.get(key)
+        if until is None:
+            return 0.0
+        left = until - self.clock()
+        if left <= 0:
+            self._until.pop(key, None)
+            return 0.0
+        return left
+
+    def close(self, key: str, seconds: float) -> None:
+        until = self.clock() + seconds
+        if until > self._until.get(key, 0.0):
+            self._until[key] = until
+
+    def clear(self) -> None:
+        self._until.clear()
+
+
+#: The process's gate (one per process: workers in other processes learn from Canvas).
+QUOTA_GATE = QuotaGate()
 
 
 def is_throttled(response: httpx.Response) -> bool:
@@ -221,6 +265,14 @@ class CanvasClient:
         """Send one authorised request and return Canvas's successful answer."""
         url = await self._url(path)
         grant = await access_token(self.api, self.base_url)
+        gate = QuotaGate.key(self.base_url, grant.token)
+        wait = QUOTA_GATE.wait_left(gate)
+        if wait > 0:
+            raise LmsThrottled(
+                f"{LMS}'s rate limit for this token was exceeded moments ago; not calling "
+                f"again for {wait:.1f} s",
+                wait,
+            )
         response = await self._send(method, url, grant, params, data)
         if response.status_code == 401 and _token_refused(response) and grant.subject:
             renewed = await refreshed_token(self.api, self.base_url, grant)
@@ -266,6 +318,7 @@ class CanvasClient:
         )
         if is_throttled(response):
             wait = throttle_wait(response)
+            QUOTA_GATE.close(QuotaGate.key(self.base_url, grant.token), wait)
             remaining = response.headers.get("X-Rate-Limit-Remaining")
             extra = f", {remaining} of the quota left" if remaining is not None else ""
             raise LmsThrottled(f"{where}: rate limit exceeded{extra}", wait)

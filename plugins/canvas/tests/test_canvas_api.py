@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from ltipro_canvas.api import CanvasClient, form_pairs, throttle_wait
+from ltipro_canvas.api import QUOTA_GATE, CanvasClient, form_pairs, throttle_wait
 from ltipro_canvas.testing import CanvasDouble, canvas_api, canvas_http, canvas_settings
 
 from ltipro.context import CourseIdentifiers
@@ -208,8 +208,9 @@ def admin_api(canvas: CanvasDouble, http: httpx.AsyncClient) -> LmsApi:
 
 
 async def test_canvas_403_rate_limit_exceeded_is_throttling_with_a_wait_from_the_quota(
-    canvas: CanvasDouble, admin_api: LmsApi, clock: Clock
+    canvas: CanvasDouble, admin_api: LmsApi, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(QUOTA_GATE, "clock", lambda: clock.now)
     canvas.throttle_like_canvas(maximum=120.0, outflow=10.0, up_front_cost=50.0, cost=30.0)
     client = CanvasClient(admin_api, COURSE)
     for _ in range(3):  # the bucket fills by 30 a request: 30, 60, 90
@@ -326,3 +327,24 @@ async def test_the_client_is_usable_without_a_course_for_account_calls(
     moved = replace(admin_api, settings={**admin_api.settings, "api_base_url": None})
     with pytest.raises(LmsNotConfigured, match="api_base_url"):
         CanvasClient(moved)
+
+
+async def test_after_a_throttled_answer_the_token_rests_without_asking_canvas_again(
+    canvas: CanvasDouble, admin_api: LmsApi, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(QUOTA_GATE, "clock", lambda: clock.now)
+    canvas.throttle_like_canvas(maximum=120.0, outflow=10.0, up_front_cost=50.0, cost=30.0)
+    client = CanvasClient(admin_api, COURSE)
+    for _ in range(3):
+        await client.get("/api/v1/courses/3/groups")
+    with pytest.raises(LmsThrottled) as first:
+        await client.get("/api/v1/courses/3/groups")
+    sent = len(canvas.requests)
+    clock.now += 1.0
+    with pytest.raises(LmsThrottled, match="not calling again") as gated:
+        await client.get("/api/v1/courses/3/sections")
+    assert len(canvas.requests) == sent  # known in advance: Canvas was not asked
+    assert gated.value.retry_after == pytest.approx(first.value.retry_after - 1.0)
+    clock.now += gated.value.retry_after
+    assert await client.get("/api/v1/courses/3/groups")
+    assert len(canvas.requests) == sent + 1

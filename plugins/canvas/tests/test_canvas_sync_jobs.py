@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ltipro_canvas.api import QUOTA_GATE
 from ltipro_canvas.calendar import read_marker
 from ltipro_canvas.testing import CanvasDouble
 from sqlalchemy import select
@@ -168,7 +169,11 @@ async def test_a_meeting_scheduled_changed_and_deleted_follows_in_the_canvas_cal
     assert world.canvas.events_in("course_3") == []
 
 
-async def test_canvas_throttling_makes_the_job_wait_and_then_succeed(world: World) -> None:
+async def test_canvas_throttling_makes_the_job_wait_and_then_succeed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client's quota gate runs on the same clock as the worker.
+    monkeypatch.setattr(QUOTA_GATE, "clock", lambda: world.clock().timestamp())
     await connect_host(world)
     world.canvas.fail_next(
         403,

@@ -24,6 +24,8 @@ dead letters with the message, which the admin reads in the console.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -130,6 +132,43 @@ def _path(response: httpx.Response) -> str:
 def _detail(response: httpx.Response) -> str:
     text = response.text.strip().replace("\n", " ")
     return f" ({text[:200]})" if text else ""
+
+
+# -- the tool's marker in LMS events -------------------------------------------------------
+
+# ``ltipro:<meeting uid>:<occurrence start, UTC>`` in square brackets, as plugins write it.
+_MARKER_IN_TEXT = re.compile(r"\[(ltipro:[A-Za-z0-9_.\-]+:[0-9]{8}T[0-9]{4}Z)\]")
+
+
+def marker_tag(marker: str) -> str:
+    """How a plugin writes the marker into an event's text: ``[ltipro:...]``, last."""
+    return f"[{marker}]"
+
+
+def read_marker(text: Any) -> str | None:
+    """The tool's marker in an event's text, or ``None`` for events the tool did not make.
+
+    HTML entities are decoded first (Canvas and Moodle keep descriptions as HTML); when an
+    editor pasted the marker twice, the last one counts.
+    """
+    if not isinstance(text, str) or "ltipro" not in text:
+        return None
+    found = _MARKER_IN_TEXT.findall(html.unescape(text))
+    return found[-1] if found else None
+
+
+def parse_lms_time(value: Any) -> datetime | None:
+    """An ISO 8601 time from an LMS (``Z`` or an offset) as an aware UTC time, or ``None``.
+
+    A time without an offset is taken as UTC, as every LMS API here sends UTC.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 # -- tokens --------------------------------------------------------------------------------
@@ -263,6 +302,9 @@ __all__ = [
     "MemoryTokenStore",
     "StoredToken",
     "TokenStore",
+    "marker_tag",
+    "parse_lms_time",
     "raise_for_lms_status",
+    "read_marker",
     "transport_error",
 ]

@@ -39,7 +39,7 @@ import httpx
 from ltipro.context import CourseIdentifiers
 from ltipro.extension import CalendarEvent, LmsCalendarEvent
 from ltipro.hookspecs import hookimpl
-from ltipro.lmsapi import LmsApi, LmsNotFound, LmsRequestRefused
+from ltipro.lmsapi import LmsApi, LmsNotFound, LmsRequestRefused, parse_lms_time, read_marker
 from ltipro_blackboard.rest import check, request
 
 ITEMS = "/learn/api/public/v1/calendars/items"
@@ -52,14 +52,6 @@ SEARCH_MARGIN = timedelta(days=1)
 
 PRIMARY_KEY = re.compile(r"^_\d+_\d+$")
 LEARN_UUID = re.compile(r"^[0-9a-fA-F]{32}$")
-MARKER_LINE = re.compile(r"^\[(ltipro:[^\]\s]+)\]$")
-
-
-def read_marker(description: str | None) -> str | None:
-    """The tool's marker: a last non-empty line ``[ltipro:...]`` of the description."""
-    lines = [line.strip() for line in (description or "").splitlines() if line.strip()]
-    match = MARKER_LINE.match(lines[-1]) if lines else None
-    return match.group(1) if match else None
 
 
 def description_text(event: CalendarEvent) -> str:
@@ -79,15 +71,6 @@ def learn_time(moment: datetime) -> str:
         raise LmsRequestRefused(f"the meeting time {moment.isoformat()} has no time zone")
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
 
 
 def item_body(course: str, event: CalendarEvent) -> dict[str, Any]:
@@ -239,8 +222,8 @@ async def calendar_list_events(
         LmsCalendarEvent(
             id=str(item["id"]),
             title=str(item.get("title") or ""),
-            start=parse_time(item.get("start")),
-            end=parse_time(item.get("end")),
+            start=parse_lms_time(item.get("start")),
+            end=parse_lms_time(item.get("end")),
             marker=read_marker(item.get("description")),
         )
         for item in await course_items(key, start, end, settings, api)

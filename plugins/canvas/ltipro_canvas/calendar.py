@@ -32,7 +32,6 @@ meeting's time zone as ``time_zone_edited``.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,7 +40,7 @@ from typing import Any
 from ltipro.context import CourseIdentifiers
 from ltipro.extension import CalendarEvent, LmsCalendarEvent
 from ltipro.hookspecs import hookimpl
-from ltipro.lmsapi import LmsApi, LmsNotFound, LmsRequestRefused
+from ltipro.lmsapi import LmsApi, LmsNotFound, LmsRequestRefused, parse_lms_time, read_marker
 from ltipro_canvas.api import CanvasClient
 
 EVENTS_PATH = "/api/v1/calendar_events"
@@ -54,8 +53,6 @@ CONTEXTS_PER_LISTING = 10
 MAX_EVENT_ID = 255
 MAX_TITLE = 255
 COURSE_PART = ""
-
-_MARKER = re.compile(r"\[(ltipro:[A-Za-z0-9_.\-]+:[0-9]{8}T[0-9]{4}Z)\]")
 
 
 # -- the event's text --------------------------------------------------------------------
@@ -80,14 +77,6 @@ def describe(event: CalendarEvent) -> str:
         lines.append(f'<a href="{url}">Join the meeting</a>')
     lines.append(f"[{html.escape(event.marker)}]")
     return "".join(f"<p>{line}</p>" for line in lines)
-
-
-def read_marker(description: Any) -> str | None:
-    """The tool's marker in an event description (its last one), or ``None``."""
-    if not isinstance(description, str):
-        return None
-    found = _MARKER.findall(html.unescape(description))
-    return found[-1] if found else None
 
 
 def _fields(event: CalendarEvent, sections: Sequence[str]) -> dict[str, Any]:
@@ -382,17 +371,7 @@ def _listed(item: Mapping[str, Any], event_id: str, marker: str | None) -> LmsCa
     return LmsCalendarEvent(
         id=event_id,
         title=title if isinstance(title, str) else "",
-        start=_parse_time(item.get("start_at")),
-        end=_parse_time(item.get("end_at")),
+        start=parse_lms_time(item.get("start_at")),
+        end=parse_lms_time(item.get("end_at")),
         marker=marker,
     )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

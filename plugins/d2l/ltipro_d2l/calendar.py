@@ -29,7 +29,6 @@ the event it already made and reconciliation recognises the tool's events.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,7 +45,9 @@ from ltipro.lmsapi import (
     LmsNotConfigured,
     LmsNotFound,
     LmsUnavailable,
+    parse_lms_time,
     raise_for_lms_status,
+    read_marker,
     transport_error,
 )
 from ltipro_d2l.oauth import access_token
@@ -62,7 +63,6 @@ MAX_PAGES = 50
 REPEAT_NONE = 1
 # VISIBILITY_T Visible (1).
 VISIBLE = 1
-_MARKER = re.compile(r"\[(ltipro:[^\]\s<>]+)\]")
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -70,24 +70,6 @@ def utc_datetime(value: datetime) -> str:
     """A ``UTCDateTime`` as Brightspace wants it: milliseconds and ``Z``."""
     moment = value.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_utc(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def read_marker(description: Any) -> str | None:
-    """The tool's marker in an event's description, or ``None``."""
-    if not isinstance(description, str):
-        return None
-    found = _MARKER.findall(description)
-    return found[-1] if found else None
 
 
 def org_unit(course: CourseIdentifiers) -> str:
@@ -259,8 +241,8 @@ def _as_lms_event(info: Mapping[str, Any]) -> LmsCalendarEvent | None:
     return LmsCalendarEvent(
         id=str(info["CalendarEventId"]),
         title=str(info.get("Title") or ""),
-        start=parse_utc(info.get("StartDateTime")),
-        end=parse_utc(info.get("EndDateTime")),
+        start=parse_lms_time(info.get("StartDateTime")),
+        end=parse_lms_time(info.get("EndDateTime")),
         marker=read_marker(info.get("Description")),
     )
 

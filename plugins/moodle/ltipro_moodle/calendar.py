@@ -28,7 +28,6 @@ offer Moodle groups as audiences.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from html import escape
@@ -37,7 +36,7 @@ from typing import Any
 from ltipro.context import CourseIdentifiers
 from ltipro.extension import CalendarEvent, LmsCalendarEvent
 from ltipro.hookspecs import hookimpl
-from ltipro.lmsapi import LmsApi, LmsRequestRefused
+from ltipro.lmsapi import LmsApi, LmsRequestRefused, read_marker
 from ltipro_moodle.webservice import MoodleException, call, refused_warnings
 
 CREATE = "core_calendar_create_calendar_events"
@@ -47,14 +46,6 @@ FORMAT_HTML = 1
 NAME_LIMIT = 255  # the event table's name column
 # How far around an occurrence the marker is looked for.
 SEARCH_MARGIN = timedelta(days=1)
-
-MARKER = re.compile(r"\[(ltipro:[^\]\s<>\"']+)\]")
-
-
-def read_marker(description: str | None) -> str | None:
-    """The tool's marker in an event's description (the last one, if edited in twice)."""
-    found = MARKER.findall(description or "")
-    return found[-1] if found else None
 
 
 def description_html(event: CalendarEvent) -> str:

@@ -41,6 +41,7 @@ from ltipro.jobs import (
     JobHandlers,
     JobNotFound,
     JobStateError,
+    NewJob,
     PermanentFailure,
     RetryAfter,
     Worker,
@@ -48,6 +49,7 @@ from ltipro.jobs import (
     dead_jobs,
     discard_job,
     enqueue,
+    enqueue_many,
     get_job,
     job_handler,
     list_jobs,
@@ -265,6 +267,97 @@ async def test_enqueue_refuses_what_it_cannot_store(engine: AsyncEngine) -> None
             await enqueue(conn, "calendar.sync", {}, key="k", max_attempts=0)
         with pytest.raises(ValueError, match="time zone"):
             await enqueue(conn, "calendar.sync", {}, key="k", run_after=datetime(2030, 1, 1))
+    assert await all_jobs(engine) == []
+
+
+async def test_enqueue_many_makes_one_job_per_key_within_the_batch_and_against_existing_ones(
+    engine: AsyncEngine, handlers: JobHandlers, clock: Clock
+) -> None:
+    existing = await add_job(
+        engine, "calendar.sync", "m2:v1", {"v": "existing"}, credential_id=None
+    )
+    async with engine.begin() as conn:
+        made = await enqueue_many(
+            conn,
+            "calendar.sync",
+            [
+                NewJob({"v": "a"}, key="m1:v1"),
+                NewJob({"v": "b"}, key="m2:v1"),  # taken by an existing job
+                NewJob({"v": "c"}, key="m1:v1"),  # taken earlier in the same batch
+                NewJob({"v": "d"}, key="m3:v1", max_attempts=3, run_after=timedelta(hours=1)),
+            ],
+        )
+        # The duplicates did not break the caller's transaction: the change commits.
+        await conn.execute(
+            insert(credentials).values(
+                name="with-the-jobs",
+                options={},
+                enabled_plugins=[],
+                auto_approve_registrations=False,
+                created_at=datetime.now(UTC),
+            )
+        )
+    assert [j.key for j in made] == ["m1:v1", "m2:v1", "m1:v1", "m3:v1"]
+    assert made[0].id == made[2].id and made[0].payload == {"v": "a"}
+    assert made[1].id == existing.id and made[1].payload == {"v": "existing"}
+    assert made[3].max_attempts == 3 and made[3].run_after > made[0].run_after
+    assert len({j.id for j in made}) == 3
+    jobs_now = await all_jobs(engine)
+    assert sorted(j.key for j in jobs_now) == ["m1:v1", "m2:v1", "m3:v1"]
+    # enqueue() and enqueue_many() agree on what a key names, and a kind keeps its own keys.
+    assert (await add_job(engine, "calendar.sync", "m3:v1")).id == made[3].id
+    async with engine.begin() as conn:
+        other = await enqueue_many(conn, "course.notify", [NewJob({}, key="m1:v1")])
+        again = await enqueue_many(conn, "calendar.sync", [NewJob({}, key="m1:v1")])
+        assert await enqueue_many(conn, "calendar.sync", []) == []
+    assert other[0].id not in {j.id for j in made} and again[0].id == made[0].id
+
+    # The jobs run like any other: each once.
+    recorder = Recorder()
+    handlers.register("calendar.sync", recorder)
+    handlers.register("course.notify", Recorder())
+    clock.advance(3600)
+    assert len(await worker_for(engine, handlers, clock).drain()) == 4
+    assert sorted(recorder.runs.values()) == [1, 1, 1]
+
+
+async def test_enqueue_many_writes_large_batches_in_chunks_and_all_or_nothing(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue, "ENQUEUE_CHUNK", 7)
+    await add_job(engine, "calendar.sync", "k-3")
+    await add_job(engine, "calendar.sync", "k-11")
+    items = [NewJob({"n": n}, key=f"k-{n % 20}", credential_id=None) for n in range(30)]
+    async with engine.begin() as conn:
+        made = await enqueue_many(conn, "calendar.sync", items)
+    assert [j.key for j in made] == [i.key for i in items]
+    assert {j.key: j.payload for j in made}["k-5"] == {"n": 5}
+    assert len(await all_jobs(engine)) == 20
+
+    # Rolled back with the change: none of them.
+    with pytest.raises(RuntimeError, match="the change failed"):
+        async with engine.begin() as conn:
+            await enqueue_many(conn, "course.notify", [NewJob({}, key=f"n{n}") for n in range(15)])
+            raise RuntimeError("the change failed")
+    assert len(await all_jobs(engine)) == 20
+
+
+async def test_enqueue_many_checks_every_item_before_writing_any(engine: AsyncEngine) -> None:
+    with pytest.raises(TypeError, match="the connection of the transaction"):
+        await enqueue_many(engine, "calendar.sync", [])  # type: ignore[arg-type]
+    async with engine.begin() as conn:
+        with pytest.raises(ValueError, match="a job kind is"):
+            await enqueue_many(conn, "Calendar Sync", [NewJob({}, key="k")])
+        for bad in (
+            NewJob({}, key=""),
+            NewJob({"x": float("nan")}, key="k2"),
+            NewJob({}, key="k3", max_attempts=0),
+            NewJob({}, key="k4", run_after=datetime(2030, 1, 1)),
+        ):
+            with pytest.raises(ValueError):
+                await enqueue_many(conn, "calendar.sync", [NewJob({}, key="fine"), bad])
+        with pytest.raises(TypeError, match="NewJob"):
+            await enqueue_many(conn, "calendar.sync", [("k", {})])  # type: ignore[list-item]
     assert await all_jobs(engine) == []
 
 

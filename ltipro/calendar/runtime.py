@@ -15,10 +15,12 @@ plugin's effective settings for the course's credential and platform, and an
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,6 +38,13 @@ if TYPE_CHECKING:
     from ltipro.tool import Tool
 
 MAX_SUBJECT_LENGTH = 255
+
+# The token reads of the CourseLms.call under way in this task, as (store, subject),
+# since the call began or the LMS last answered it with success: a remembering token
+# store serves a remembered token only to a subject's first read among them (see
+# DatabaseTokenStore.remembering).
+_CALL: ContextVar[set[tuple[int, str]] | None] = ContextVar("ltipro_lms_call", default=None)
+_UNREAD = object()
 
 
 # -- tokens in the database ---------------------------------------------------------------------
@@ -64,6 +73,32 @@ class DatabaseTokenStore:
         self.credential_id = credential_id
         self.platform_id = platform_id
         self.plugin = plugin
+        self._memo: dict[str, StoredToken | None] | None = None
+
+    def remembering(self) -> DatabaseTokenStore:
+        """Keep the tokens read in memory for the life of this store (one job's calls).
+
+        A job calls its LMS several times, and every call reads the plugin's token:
+        a database read and a decryption each. Remembering one job's tokens saves all
+        but the first, under three rules that keep a plugin's refresh logic as it is:
+
+        - ``put`` and ``delete`` write through, to the database first and then to the
+          memory: a token refreshed by one call is the one the next call uses.
+        - A remembered token is served only while it has not expired; an expired one is
+          read again, so a refresh starts from what the database holds now (another
+          process may have refreshed it, and LMSs that rotate refresh tokens accept only
+          the newest).
+        - It is served only at the first read of the subject within one
+          :meth:`CourseLms.call`, or the first since the LMS last answered one of the
+          call's requests with success (a create searches for its marker, then posts:
+          two requests, one read each). A read after a refused request, or a second
+          read with no request answered in between, is a plugin looking again — after
+          the LMS refused the token (401), under its refresh lock, after a refused
+          refresh — and it always reads the database, exactly as without the memory.
+          Reads outside any ``CourseLms.call`` always read the database.
+        """
+        self._memo = {}
+        return self
 
     def _scope(self) -> Any:
         platform = (
@@ -84,6 +119,23 @@ class DatabaseTokenStore:
 
     async def get(self, subject: str) -> StoredToken | None:
         self._check(subject)
+        memo = self._memo
+        seen = _CALL.get()
+        first = seen is not None and (id(self), subject) not in seen
+        if seen is not None:
+            seen.add((id(self), subject))
+        if memo is not None and first:
+            # Served from memory only to the first look (since the call began or the LMS
+            # last answered it), and only while unexpired: see :meth:`remembering`.
+            held = memo.get(subject, _UNREAD)
+            if held is None or (isinstance(held, StoredToken) and not held.expired()):
+                return held
+        token = await self._read(subject)
+        if memo is not None:
+            memo[subject] = token
+        return token
+
+    async def _read(self, subject: str) -> StoredToken | None:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -113,9 +165,11 @@ class DatabaseTokenStore:
                                 **values,
                             )
                         )
-                return
+                break
             except IntegrityError:
                 continue  # another process stored it at the same moment: update theirs
+        if self._memo is not None:
+            self._memo[subject] = token  # written through: the next call uses the new one
 
     async def delete(self, subject: str) -> None:
         self._check(subject)
@@ -123,6 +177,8 @@ class DatabaseTokenStore:
             await conn.execute(
                 delete(lms_tokens).where(and_(self._scope(), lms_tokens.c.subject == subject))
             )
+        if self._memo is not None:
+            self._memo[subject] = None
 
     async def subjects(self) -> list[str]:
         async with self.engine.connect() as conn:
@@ -130,6 +186,20 @@ class DatabaseTokenStore:
                 await conn.execute(select(lms_tokens.c.subject).distinct().where(self._scope()))
             ).all()
         return sorted(r.subject for r in rows)
+
+
+async def _answered(response: httpx.Response) -> None:
+    """The HTTP client's response hook: a successful answer within an LMS call lets the
+    call's next token read be served from memory again (see ``remembering``)."""
+    seen = _CALL.get()
+    if seen is not None and response.status_code < 400:
+        seen.clear()
+
+
+def _watch_answers(http: httpx.AsyncClient) -> None:
+    hooks = http.event_hooks["response"]
+    if _answered not in hooks:
+        hooks.append(_answered)
 
 
 def _token_to_json(token: StoredToken) -> str:
@@ -198,9 +268,13 @@ class CourseLms:
         """
         if not self.implements(hook):
             return None
-        return await self.tool.plugins.call_lms(
-            self.lms, hook, course=self.course, settings=self.settings, api=self.api, **kwargs
-        )
+        marker = _CALL.set(set())
+        try:
+            return await self.tool.plugins.call_lms(
+                self.lms, hook, course=self.course, settings=self.settings, api=self.api, **kwargs
+            )
+        finally:
+            _CALL.reset(marker)
 
 
 async def course_lms(tool: Tool, course_id: int, *, user_id: str | None = None) -> CourseLms | None:
@@ -240,10 +314,13 @@ async def course_lms(tool: Tool, course_id: int, *, user_id: str | None = None) 
         history=tuple(row.history or ()),
         domain=row.domain,
     )
+    _watch_answers(tool.http)
     api = LmsApi(
         http=tool.http,
         settings=settings,
-        tokens=token_store(tool, credential.id, platform_id, lms),
+        # One course_lms serves one job (or one command): its tokens are remembered for
+        # that long, read again whenever a plugin looks twice in one call.
+        tokens=token_store(tool, credential.id, platform_id, lms).remembering(),
         credential_id=credential.id,
         platform_id=platform_id,
         issuer=issuer,

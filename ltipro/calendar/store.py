@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -113,6 +113,78 @@ async def save_row(
         if replaces is not None and replaces != marker:
             await conn.execute(delete(calendar_events).where(calendar_events.c.marker == replaces))
         await conn.execute(statement)
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """One row :func:`write_rows` records: :func:`save_row`'s arguments."""
+
+    marker: str
+    meeting_uid: str
+    course_id: int
+    credential_id: int
+    lms: str
+    event_id: str
+    fingerprint: str
+    replaces: str | None = None
+
+
+async def write_rows(
+    engine: AsyncEngine,
+    saves: Sequence[RowWrite],
+    deletes: Sequence[str] = (),
+    *,
+    at: datetime | None = None,
+) -> None:
+    """Record ``saves`` and remove the rows of the markers ``deletes``, in one transaction.
+
+    The same rows as :func:`save_row` for each save and :func:`delete_row` for each
+    marker, in two or three statements instead of a transaction each. The markers
+    replaced by moved events go in the same transaction as the moved rows (see
+    :func:`save_row`).
+    """
+    if not saves and not deletes:
+        return
+    synced_at = at or utcnow()
+    gone = list(dict.fromkeys([*deletes, *(s.replaces for s in saves if s.replaces)]))
+    gone = [m for m in gone if m not in {s.marker for s in saves}]
+    insert = _insert(engine)(calendar_events)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["marker"],
+        set_={
+            name: insert.excluded[name]
+            for name in (
+                "meeting_uid",
+                "course_id",
+                "credential_id",
+                "lms",
+                "event_id",
+                "fingerprint",
+                "synced_at",
+            )
+        },
+    )
+    async with engine.begin() as conn:
+        for start in range(0, len(gone), 500):
+            chunk = gone[start : start + 500]
+            await conn.execute(delete(calendar_events).where(calendar_events.c.marker.in_(chunk)))
+        if saves:
+            await conn.execute(
+                upsert,
+                [
+                    {
+                        "marker": s.marker,
+                        "meeting_uid": s.meeting_uid,
+                        "course_id": s.course_id,
+                        "credential_id": s.credential_id,
+                        "lms": s.lms,
+                        "event_id": s.event_id,
+                        "fingerprint": s.fingerprint,
+                        "synced_at": synced_at,
+                    }
+                    for s in saves
+                ],
+            )
 
 
 async def delete_row(engine: AsyncEngine, marker: str) -> None:

@@ -16,10 +16,10 @@ workers never both create the same occurrence.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 from sqlalchemy import select
@@ -31,15 +31,15 @@ from ltipro.calendar.store import (
     EventRow,
     MeetingBusy,
     MeetingLock,
-    delete_row,
+    RowWrite,
     meeting_locked,
     rows_for_meeting,
-    save_row,
     utcnow,
+    write_rows,
 )
 from ltipro.extension import CalendarEvent
-from ltipro.jobs import JobContext, PermanentFailure, RetryAfter, enqueue, job_handler
-from ltipro.jobs.queue import Job
+from ltipro.jobs import JobContext, PermanentFailure, RetryAfter, job_handler
+from ltipro.jobs.queue import Job, NewJob, enqueue_many
 from ltipro.lmsapi import (
     LmsApiError,
     LmsNotFound,
@@ -66,6 +66,14 @@ BUSY_RETRY = 5.0
 # -- enqueueing --------------------------------------------------------------------------------
 
 
+class MeetingSync(NamedTuple):
+    """One meeting whose calendar sync :func:`enqueue_calendar_syncs` queues."""
+
+    meeting: Meeting | str  # the meeting, or its uid
+    credential_id: int
+    course_id: int
+
+
 async def enqueue_calendar_sync(
     conn: AsyncConnection,
     meeting_or_uid: Meeting | str,
@@ -79,27 +87,59 @@ async def enqueue_calendar_sync(
     ``deleted``), so calling it twice for one change adds one job, and every new change
     adds another. Which job runs last does not matter: each syncs the meeting as it is.
     """
-    uid = meeting_or_uid.uid if isinstance(meeting_or_uid, Meeting) else str(meeting_or_uid)
-    row = (
-        await conn.execute(
-            select(meetings.c.updated_at, meetings.c.host_user_id).where(meetings.c.uid == uid)
-        )
-    ).first()
-    payload: dict[str, Any] = {"meeting": uid, "credential": credential_id, "course": course_id}
-    if row is None:
-        version = "deleted"
-        if isinstance(meeting_or_uid, Meeting):
-            # Deleting its events may need the host's authorisation at the LMS.
-            payload["host"] = meeting_or_uid.host_user_id
-    else:
-        version = stored_utc(row.updated_at).strftime("%Y%m%dT%H%M%S.%fZ")
-    return await enqueue(
-        conn,
-        KIND,
-        payload,
-        key=f"{KIND}:{uid}:{version}",
-        credential_id=credential_id,
+    jobs = await enqueue_calendar_syncs(
+        conn, [MeetingSync(meeting_or_uid, credential_id, course_id)]
     )
+    return jobs[0]
+
+
+# Meeting uids per version lookup (one bound parameter each).
+LOOKUP_CHUNK = 500
+
+
+async def enqueue_calendar_syncs(conn: AsyncConnection, syncs: Iterable[MeetingSync]) -> list[Job]:
+    """:func:`enqueue_calendar_sync` for many meetings, in a few statements.
+
+    The same jobs, keys and payloads as one call per meeting, for changes made in bulk
+    (an import and its undo): the meetings' versions are read in one ``SELECT`` per
+    :data:`LOOKUP_CHUNK` meetings and the jobs written with
+    :func:`ltipro.jobs.queue.enqueue_many`, in the caller's transaction. Returns the
+    jobs in the order of ``syncs``.
+    """
+    wanted = list(syncs)
+    uids = [_uid(sync.meeting) for sync in wanted]
+    versions: dict[str, datetime] = {}
+    distinct = sorted(set(uids))
+    for start in range(0, len(distinct), LOOKUP_CHUNK):
+        chunk = distinct[start : start + LOOKUP_CHUNK]
+        rows = await conn.execute(
+            select(meetings.c.uid, meetings.c.updated_at).where(meetings.c.uid.in_(chunk))
+        )
+        for row in rows.all():
+            versions[row.uid] = stored_utc(row.updated_at)
+    items = []
+    for sync, uid in zip(wanted, uids, strict=True):
+        payload: dict[str, Any] = {
+            "meeting": uid,
+            "credential": sync.credential_id,
+            "course": sync.course_id,
+        }
+        updated_at = versions.get(uid)
+        if updated_at is None:
+            version = "deleted"
+            if isinstance(sync.meeting, Meeting):
+                # Deleting its events may need the host's authorisation at the LMS.
+                payload["host"] = sync.meeting.host_user_id
+        else:
+            version = updated_at.strftime("%Y%m%dT%H%M%S.%fZ")
+        items.append(
+            NewJob(payload, key=f"{KIND}:{uid}:{version}", credential_id=sync.credential_id)
+        )
+    return await enqueue_many(conn, KIND, items)
+
+
+def _uid(meeting_or_uid: Meeting | str) -> str:
+    return meeting_or_uid.uid if isinstance(meeting_or_uid, Meeting) else str(meeting_or_uid)
 
 
 # -- syncing one meeting ------------------------------------------------------------------------
@@ -198,47 +238,76 @@ async def _apply(
         if key not in wanted and not _keeps_history(row, meeting, now)
     ]
 
-    for key, event in wanted.items():
-        sent = fingerprint(event)
-        row = rows.get(key)
-        if row is not None and row.fingerprint == sent:
-            result.unchanged += 1
-            continue
-        replaces = None
-        if row is not None:
-            event_id = await update_event(lms, row.event_id, event)
-            result.updated.append(key)
-        elif leftovers:
-            moved = leftovers.pop(0)
-            replaces = moved.marker
-            event_id = await update_event(lms, moved.event_id, event)
-            result.updated.append(key)
-        else:
-            event_id = await create_event(lms, event)
-            result.created.append(key)
-        if event_id is None:
-            result.skipped = f"the {lms.lms} plugin has no calendar to write to for the course"
-            return result
-        # Each occurrence's row is written as soon as the LMS has the event, so a crash
-        # loses at most the row of the call in flight; its marker finds it again.
-        await save_row(
-            engine,
-            marker=key,
-            meeting_uid=meeting_uid,
-            course_id=lms.course_id,
-            credential_id=lms.credential.id,
-            lms=lms.lms,
-            event_id=event_id,
-            fingerprint=sent,
-            replaces=replaces,
-        )
-        await lock.renew()
+    # Which rows may wait for the end of the sync, and which may not. A row must be
+    # recorded right after the LMS has the event whenever a rerun could not find the
+    # event again by itself:
+    # - a created event, or one whose id changed (an LMS that updates by delete and
+    #   create): the marker search finds it again only while its occurrence is still
+    #   wanted; if the meeting is moved or deleted before the rerun, nothing would
+    #   delete it (an orphan in the LMS);
+    # - a moved event (``replaces``): until its row is re-keyed, the event is recorded
+    #   under its old marker, and a reconcile would record it under the new one too,
+    #   after which a sync deletes it as the old occurrence's.
+    # Those are written one by one, as soon as the LMS answers. Two kinds may wait, and
+    # are written together in one transaction at the end (also when a later LMS call
+    # fails, so a retry does not send them again):
+    # - an event changed in place (same marker, same id): lost, the row only keeps the
+    #   old fingerprint, and a rerun sends the same update again;
+    # - the row of a deleted event: lost, a rerun deletes the event again, which the
+    #   plugin reports as gone already (the hook's contract), and drops the row then.
+    later: list[RowWrite] = []
+    removed: list[str] = []
+    try:
+        for key, event in wanted.items():
+            sent = fingerprint(event)
+            row = rows.get(key)
+            if row is not None and row.fingerprint == sent:
+                result.unchanged += 1
+                continue
+            replaces = None
+            if row is not None:
+                event_id = await update_event(lms, row.event_id, event)
+                result.updated.append(key)
+            elif leftovers:
+                moved = leftovers.pop(0)
+                replaces = moved.marker
+                event_id = await update_event(lms, moved.event_id, event)
+                result.updated.append(key)
+            else:
+                event_id = await create_event(lms, event)
+                result.created.append(key)
+            if event_id is None:
+                result.skipped = f"the {lms.lms} plugin has no calendar to write to for the course"
+                break
+            write = RowWrite(
+                marker=key,
+                meeting_uid=meeting_uid,
+                course_id=lms.course_id,
+                credential_id=lms.credential.id,
+                lms=lms.lms,
+                event_id=event_id,
+                fingerprint=sent,
+                replaces=replaces,
+            )
+            if row is not None and event_id == row.event_id:
+                later.append(write)  # changed in place: may wait (see above)
+            else:
+                await write_rows(engine, [write])  # created, moved or a new id: now
+            await lock.renew()
 
-    for row in leftovers:
-        await delete_event(lms, row.event_id)
-        await delete_row(engine, row.marker)
-        result.deleted.append(row.marker)
-        await lock.renew()
+        for row in leftovers if result.skipped is None else []:
+            await delete_event(lms, row.event_id)
+            removed.append(row.marker)
+            result.deleted.append(row.marker)
+            await lock.renew()
+    except Exception:
+        # What the LMS has done so far is recorded before the error goes to the queue.
+        try:
+            await write_rows(engine, later, removed)
+        except Exception:
+            log.exception("calendar sync of meeting %s: recording its rows failed", meeting_uid)
+        raise
+    await write_rows(engine, later, removed)
     return result
 
 
@@ -311,9 +380,11 @@ async def sync_calendar(context: JobContext) -> None:
 
 __all__ = [
     "KIND",
+    "MeetingSync",
     "SyncResult",
     "calendar_capable",
     "enqueue_calendar_sync",
+    "enqueue_calendar_syncs",
     "job_error",
     "sync_calendar",
     "sync_meeting",

@@ -449,11 +449,14 @@ class ImportBatches:
                     )
                 )
                 removed += result.rowcount or 0
-            for row in rows:
-                if row.meeting_row_id is not None and row.meeting_uid and row.course_id:
-                    await enqueue_calendar_sync_if_available(
-                        conn, row.meeting_uid, batch.credential_id, row.course_id
-                    )
+            await enqueue_calendar_syncs_if_available(
+                conn,
+                [
+                    (row.meeting_uid, batch.credential_id, row.course_id)
+                    for row in rows
+                    if row.meeting_row_id is not None and row.meeting_uid and row.course_id
+                ],
+            )
             made = sorted({r.course_id for r in rows if r.course_created and r.course_id})
             for course_id in made:
                 left = (
@@ -590,10 +593,10 @@ async def _write(
         ],
     )
     if calendar_sync:
-        for _, values in pending:
-            await enqueue_calendar_sync_if_available(
-                conn, values["uid"], batch.credential_id, values["course_id"]
-            )
+        await enqueue_calendar_syncs_if_available(
+            conn,
+            [(values["uid"], batch.credential_id, values["course_id"]) for _, values in pending],
+        )
 
 
 async def _course(
@@ -684,6 +687,28 @@ async def enqueue_calendar_sync_if_available(
     if function is None:
         return False
     await function(conn, uid, credential_id, course_id)
+    return True
+
+
+async def enqueue_calendar_syncs_if_available(
+    conn: AsyncConnection, meetings_: Sequence[tuple[str, int, int]]
+) -> bool:
+    """:func:`enqueue_calendar_sync_if_available` for many meetings (uid, credential id,
+    course id) at once: their jobs are written in a few statements
+    (``ltipro.calendar.sync.enqueue_calendar_syncs``), in the caller's transaction."""
+    try:
+        module = importlib.import_module("ltipro.calendar.sync")
+    except ImportError:
+        return False
+    bulk = getattr(module, "enqueue_calendar_syncs", None)
+    sync = getattr(module, "MeetingSync", None)
+    if not callable(bulk) or sync is None:
+        for uid, credential_id, course_id in meetings_:
+            if not await enqueue_calendar_sync_if_available(conn, uid, credential_id, course_id):
+                return False
+        return True
+    if meetings_:
+        await bulk(conn, [sync(*m) for m in meetings_])
     return True
 
 

@@ -8,7 +8,7 @@ functions serve ``ltipro jobs`` and the admin console.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -123,6 +123,84 @@ def error_text(error: BaseException | str) -> str:
 # -- enqueueing ----------------------------------------------------------------------------
 
 
+def _check_connection(conn: Any, name: str) -> None:
+    if not isinstance(conn, AsyncConnection):
+        raise TypeError(
+            f"{name}() takes the connection of the transaction that makes the change "
+            "(`async with engine.begin() as conn:`), so that both are committed together"
+        )
+
+
+def _check_kind(kind: str) -> None:
+    if not isinstance(kind, str) or not KIND.fullmatch(kind):
+        raise ValueError(
+            f"a job kind is 1 to 100 lowercase letters, digits, '.', '_', ':' or '-' (got {kind!r})"
+        )
+
+
+def _check_job(key: str, payload: Any, max_attempts: int) -> None:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"a job's idempotency key is 1 to {MAX_KEY_LENGTH} characters")
+    if (
+        isinstance(max_attempts, bool)
+        or not isinstance(max_attempts, int)
+        or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT
+    ):
+        raise ValueError(
+            f"max_attempts must be from 1 to {MAX_ATTEMPTS_LIMIT} (got {max_attempts!r})"
+        )
+    try:
+        json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"a job's payload must be JSON: {exc}") from None
+
+
+def _when(run_after: datetime | timedelta | None, at: datetime) -> datetime:
+    if run_after is None:
+        return at
+    if isinstance(run_after, timedelta):
+        return at + run_after
+    if run_after.tzinfo is None:
+        raise ValueError("run_after must be a time with its time zone (UTC, say)")
+    return run_after.astimezone(UTC)
+
+
+def _values(
+    kind: str,
+    key: str,
+    payload: Any,
+    when: datetime,
+    max_attempts: int,
+    credential_id: int | None,
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "key": key,
+        "payload": payload,
+        "status": QUEUED,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": when,
+        "credential_id": credential_id,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def _insert_new(conn: AsyncConnection) -> Any:
+    """``INSERT ... ON CONFLICT (kind, key) DO NOTHING`` on the connection's database."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return postgresql_insert(jobs).on_conflict_do_nothing(
+            index_elements=[jobs.c.kind, jobs.c.key]
+        )
+    if dialect == "sqlite":
+        return sqlite_insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.kind, jobs.c.key])
+    # pragma: no cover - the tool runs on SQLite and PostgreSQL only
+    raise NotImplementedError(f"the job queue does not support {dialect}")
+
+
 async def enqueue(
     conn: AsyncConnection,
     kind: str,
@@ -162,64 +240,15 @@ async def enqueue(
     must be JSON (it is stored as such): ids and values, never secrets, which the handler
     reads from storage when it runs.
     """
-    if not isinstance(conn, AsyncConnection):
-        raise TypeError(
-            "enqueue() takes the connection of the transaction that makes the change "
-            "(`async with engine.begin() as conn:`), so that both are committed together"
-        )
-    if not isinstance(kind, str) or not KIND.fullmatch(kind):
-        raise ValueError(
-            f"a job kind is 1 to 100 lowercase letters, digits, '.', '_', ':' or '-' (got {kind!r})"
-        )
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-        raise ValueError(f"a job's idempotency key is 1 to {MAX_KEY_LENGTH} characters")
-    if (
-        isinstance(max_attempts, bool)
-        or not isinstance(max_attempts, int)
-        or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT
-    ):
-        raise ValueError(
-            f"max_attempts must be from 1 to {MAX_ATTEMPTS_LIMIT} (got {max_attempts!r})"
-        )
-    try:
-        json.dumps(payload, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"a job's payload must be JSON: {exc}") from None
+    _check_connection(conn, "enqueue")
+    _check_kind(kind)
+    _check_job(key, payload, max_attempts)
     at = now()
-    if run_after is None:
-        when = at
-    elif isinstance(run_after, timedelta):
-        when = at + run_after
-    else:
-        if run_after.tzinfo is None:
-            raise ValueError("run_after must be a time with its time zone (UTC, say)")
-        when = run_after.astimezone(UTC)
-    values = {
-        "kind": kind,
-        "key": key,
-        "payload": payload,
-        "status": QUEUED,
-        "attempts": 0,
-        "max_attempts": max_attempts,
-        "run_after": when,
-        "credential_id": credential_id,
-        "created_at": at,
-        "updated_at": at,
-    }
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        statement: Any = postgresql_insert(jobs).on_conflict_do_nothing(
-            index_elements=[jobs.c.kind, jobs.c.key]
-        )
-    elif dialect == "sqlite":
-        statement = sqlite_insert(jobs).on_conflict_do_nothing(
-            index_elements=[jobs.c.kind, jobs.c.key]
-        )
-    else:  # pragma: no cover - the tool runs on SQLite and PostgreSQL only
-        raise NotImplementedError(f"the job queue does not support {dialect}")
+    values = _values(kind, key, payload, _when(run_after, at), max_attempts, credential_id, at)
     # ON CONFLICT rather than catching the unique violation: on PostgreSQL a failed INSERT
     # would abort the caller's whole transaction, change included.
-    row = (await conn.execute(statement.values(**values).returning(*jobs.c))).first()
+    statement = _insert_new(conn).values(**values).returning(*jobs.c)
+    row = (await conn.execute(statement)).first()
     if row is None:
         row = (
             await conn.execute(select(jobs).where(jobs.c.kind == kind, jobs.c.key == key))
@@ -227,6 +256,79 @@ async def enqueue(
         if row is None:  # pragma: no cover - the conflicting row cannot vanish in between
             raise RuntimeError(f"the job {kind} {key!r} clashed with one that is gone")
     return _job(row)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """One job of :func:`enqueue_many`: what :func:`enqueue` takes besides the kind."""
+
+    payload: Any
+    key: str
+    credential_id: int | None = None
+    run_after: datetime | timedelta | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+
+# Rows per INSERT: 10 values each stays well under SQLite's 32,766 bound parameters, and
+# keeps one statement's text and answer small on PostgreSQL.
+ENQUEUE_CHUNK = 500
+
+
+async def enqueue_many(conn: AsyncConnection, kind: str, items: Iterable[NewJob]) -> list[Job]:
+    """Add many jobs of one ``kind`` in the transaction ``conn`` is in; one job per item.
+
+    The same as calling :func:`enqueue` for each item in turn, in a few statements
+    instead of one or two per job: an ``INSERT ... ON CONFLICT (kind, key) DO NOTHING
+    RETURNING`` of up to :data:`ENQUEUE_CHUNK` rows, then one ``SELECT`` of the jobs
+    whose key was taken already. The rules are :func:`enqueue`'s: written in the
+    caller's transaction (committed with the change or not at all), and a key names one
+    job — an item whose key is taken (by an existing job, or by an earlier item of the
+    same call) gets that job back, with its first payload, and adds nothing.
+
+    Returns the jobs in the order of ``items``, so ``result[i]`` is the job of
+    ``items[i]``. Every item is checked before anything is written: one bad item
+    refuses the whole call with :class:`ValueError`.
+    """
+    _check_connection(conn, "enqueue_many")
+    _check_kind(kind)
+    wanted = list(items)
+    at = now()
+    first: dict[str, dict[str, Any]] = {}
+    for item in wanted:
+        if not isinstance(item, NewJob):
+            raise TypeError(f"enqueue_many() takes NewJob items (got {type(item).__name__})")
+        _check_job(item.key, item.payload, item.max_attempts)
+        when = _when(item.run_after, at)
+        # A key twice in one call: the first item's job, as two enqueue() calls would give.
+        first.setdefault(
+            item.key,
+            _values(kind, item.key, item.payload, when, item.max_attempts, item.credential_id, at),
+        )
+    found: dict[str, Job] = {}
+    # Inserted in key order: two transactions queueing overlapping keys at once wait for
+    # each other's rows in the same order on PostgreSQL, never in a circle (deadlock).
+    ordered = sorted(first.values(), key=lambda values: str(values["key"]))
+    for chunk in _chunked(ordered, ENQUEUE_CHUNK):
+        statement = _insert_new(conn).values(chunk).returning(*jobs.c)
+        for row in (await conn.execute(statement)).all():
+            job = _job(row)
+            found[job.key] = job
+        taken = [values["key"] for values in chunk if values["key"] not in found]
+        if taken:
+            rows = await conn.execute(
+                select(jobs).where(jobs.c.kind == kind, jobs.c.key.in_(taken))
+            )
+            for row in rows.all():
+                job = _job(row)
+                found[job.key] = job
+        missing = [key for key in taken if key not in found]
+        if missing:  # pragma: no cover - the conflicting row cannot vanish in between
+            raise RuntimeError(f"the job {kind} {missing[0]!r} clashed with one that is gone")
+    return [found[item.key] for item in wanted]
+
+
+def _chunked(items: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 # -- the worker's side ---------------------------------------------------------------------

@@ -14,7 +14,12 @@ from sqlalchemy import select
 from ltipro.calendar.events import marker, parse_marker
 from ltipro.calendar.runtime import course_lms, token_store
 from ltipro.calendar.store import rows_for_meeting
-from ltipro.calendar.sync import enqueue_calendar_sync, sync_meeting
+from ltipro.calendar.sync import (
+    MeetingSync,
+    enqueue_calendar_sync,
+    enqueue_calendar_syncs,
+    sync_meeting,
+)
 from ltipro.crypto import ENCRYPTED_PREFIX
 from ltipro.extension import Audience
 from ltipro.lmsapi import StoredToken
@@ -217,6 +222,60 @@ async def test_the_job_is_written_in_the_meetings_transaction(world: World) -> N
     await world.delete(changed)
     deleted = [j for j in await world.jobs() if j.key.endswith(":deleted")]
     assert len(deleted) == 1 and deleted[0].payload["host"] == "teacher-1"
+
+
+async def test_bulk_enqueue_makes_the_same_jobs_as_one_call_per_meeting(world: World) -> None:
+    kept = await world.meeting("Kept")
+    changed = await world.meeting("Changed")
+    gone = await world.meeting("Gone")
+    await world.run_jobs()
+    changed = await world.change(changed, topic="Changed again")
+    await world.delete(gone)
+    before = {j.key: j for j in await world.jobs()}
+
+    fresh = await world.meeting("Fresh")
+    with pytest.raises(RuntimeError):
+        async with world.engine.begin() as conn:
+            await conn.execute(meetings.update().where(meetings.c.id == kept.id).values(topic="x"))
+            await enqueue_calendar_syncs(
+                conn, [MeetingSync("never", world.credential_id, world.course_id)]
+            )
+            raise RuntimeError("the change failed")
+    count = len(await world.jobs())
+
+    async with world.engine.begin() as conn:
+        jobs = await enqueue_calendar_syncs(
+            conn,
+            [
+                MeetingSync(kept, world.credential_id, world.course_id),
+                MeetingSync(changed.uid, world.credential_id, world.course_id),
+                MeetingSync(gone, world.credential_id, world.course_id),
+                MeetingSync(fresh.uid, world.credential_id, world.course_id),
+                MeetingSync(kept.uid, world.credential_id, world.course_id),  # twice
+            ],
+        )
+        single = await enqueue_calendar_sync(conn, gone, world.credential_id, world.course_id)
+    # Every meeting's version was queued already by its own change: nothing new.
+    assert len(await world.jobs()) == count
+    assert jobs[0].key.startswith(f"calendar.sync:{kept.uid}:")
+    assert jobs[1].key.startswith(f"calendar.sync:{changed.uid}:")
+    assert jobs[2].key == f"calendar.sync:{gone.uid}:deleted"
+    assert jobs[3].key.startswith(f"calendar.sync:{fresh.uid}:")
+    assert jobs[0].id == jobs[4].id and jobs[2].id == single.id
+    assert {j.key for j in jobs[:3]} <= set(before)
+    assert jobs[3].payload == {
+        "meeting": fresh.uid,
+        "credential": world.credential_id,
+        "course": world.course_id,
+    }
+    # A meeting gone without a job yet gets one, with its host when the caller knows it.
+    async with world.engine.begin() as conn:
+        [late] = await enqueue_calendar_syncs(
+            conn, [MeetingSync("removed-elsewhere", world.credential_id, world.course_id)]
+        )
+    assert late.key == "calendar.sync:removed-elsewhere:deleted" and "host" not in late.payload
+    assert [o.result for o in await world.run_jobs()] == ["done"] * 4
+    assert sorted(e["title"] for e in world.events()) == ["Changed again", "Fresh", "Kept"]
 
 
 async def test_meetings_scheduled_edited_and_deleted_in_the_tool_reach_the_calendar(

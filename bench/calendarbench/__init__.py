@@ -1,0 +1,1 @@
+"""The calendar sync benchmark (``bench/calendar_sync.py``); see bench/README.md."""

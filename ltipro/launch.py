@@ -15,7 +15,7 @@ from typing import Any
 from ltipro.context import CourseIdentifiers, LaunchContext, LaunchMessage
 from ltipro.identity import Identity, apply_options
 from ltipro.lti.errors import LaunchError
-from ltipro.meetings.launch_steps import prepare_for_meetings
+from ltipro.meetings.launch_steps import imported_meetings_question, prepare_for_meetings
 from ltipro.sessions import Session
 from ltipro.storage.repository import Credential
 from ltipro.tool import Tool
@@ -98,8 +98,12 @@ async def complete_launch(
         error.lms = error.lms or lms
         raise
     course_id: int | None = None
+    has_imported: bool | None = None
     if context.course is not None:
-        course_id = await tool.repo.record_course(
+        # What the meetings step needs to know about the course comes back with its write.
+        question = imported_meetings_question(credential, context, identity)
+        course_id, answer = await tool.repo.record_course_asking(
+            question,
             credential.id,
             lms=lms,
             domain=context.domain,
@@ -110,8 +114,12 @@ async def complete_launch(
             history=context.course.history,
             platform_id=platform_id,
         )
+        if question is not None:
+            has_imported = bool(answer)
     try:
-        await prepare_for_meetings(tool, credential, context, identity)
+        await prepare_for_meetings(
+            tool, credential, context, identity, course_id=course_id, has_imported=has_imported
+        )
     except LaunchError as error:
         error.lms = error.lms or lms
         raise

@@ -14,6 +14,7 @@ take it (``registration_artifacts`` and the calendar hooks).
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -63,6 +64,13 @@ class SettingValue:
         return json.dumps(self.value)
 
 
+# The declarations last read, per loaded plugin set: (the hook's implementations then,
+# the declarations). Weakly keyed, so a plugin set that is dropped (a test's) goes too.
+_declared: weakref.WeakKeyDictionary[Plugins, tuple[list[Any], dict[str, list[SettingSpec]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def declared_settings(plugins: Plugins) -> dict[str, list[SettingSpec]]:
     """Every loaded plugin's settings, by plugin name, in the order each declares them.
 
@@ -70,7 +78,26 @@ async def declared_settings(plugins: Plugins) -> dict[str, list[SettingSpec]]:
     a ``SettingSpec``, another plugin's name, an unknown scope, a key twice) raises
     :class:`~ltipro.plugins.PluginError` naming the plugin: it is the plugin's bug, not
     the admin's.
+
+    Declarations are code, not configuration: they change only with the installed
+    plugins, so they are collected once per loaded plugin set (every launch's first page
+    asks for the provider's settings) and again only when a plugin is registered or
+    unregistered since (the hook's implementations differ).
     """
+    impls = plugins.pm.hook.plugin_settings.get_hookimpls()
+    cached = _declared.get(plugins)
+    if cached is not None and _same(cached[0], impls):
+        return {name: list(specs) for name, specs in cached[1].items()}
+    declared = await _collect_declarations(plugins)
+    _declared[plugins] = (impls, declared)
+    return {name: list(specs) for name, specs in declared.items()}
+
+
+def _same(before: list[Any], now: list[Any]) -> bool:
+    return len(before) == len(now) and all(a is b for a, b in zip(before, now, strict=True))
+
+
+async def _collect_declarations(plugins: Plugins) -> dict[str, list[SettingSpec]]:
     declared: dict[str, list[SettingSpec]] = {}
     for name, answer in await plugins.broadcast_named("plugin_settings"):
         specs = declared.setdefault(name, [])

@@ -16,8 +16,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import Boolean, ColumnElement, text
+
 from ltipro.context import LaunchContext
 from ltipro.identity import Identity
+from ltipro.imports.batches import SOURCE as IMPORTED
 from ltipro.imports.batches import course_has_imported
 from ltipro.lti.errors import LaunchError
 from ltipro.meetings.repository import MeetingsRepository
@@ -43,10 +46,56 @@ def outside_account_error(error: UserOutsideAccount) -> LaunchError:
     )
 
 
+def imported_meetings_question(
+    credential: Credential, context: LaunchContext, identity: Identity
+) -> ColumnElement[bool] | None:
+    """Whether the course holds an imported meeting, as a question on the course's row,
+    when this launch needs the answer (an instructor's, the option off); else ``None``.
+
+    Imported meetings get the course's instructors as alternative hosts whatever the
+    option says. The launch asks it with the course's write
+    (:meth:`~ltipro.storage.repository.Repository.record_course_asking`) and hands the
+    answer to :func:`prepare_for_meetings`: no statement of its own.
+    """
+    if (
+        context.anonymous
+        or not identity.email
+        or identity.role != INSTRUCTOR
+        or context.course is None
+        or credential.options.auto_populate_alternative_host
+    ):
+        return None
+    return _IMPORTED_MEETING_EXISTS
+
+
+# Written as SQL: SQLAlchemy's SQLite compiler drops table names inside ``RETURNING``, so
+# a correlated ``exists()`` would compare ``course_id`` with the meetings' own ``id``.
+_IMPORTED_MEETING_EXISTS: ColumnElement[bool] = (
+    text(
+        "EXISTS (SELECT 1 FROM meetings WHERE meetings.course_id = courses.id"
+        " AND meetings.source = :imported_source)"
+    )
+    .bindparams(imported_source=IMPORTED)
+    .columns(answer=Boolean)
+    .scalar_subquery()
+)
+
+
 async def prepare_for_meetings(
-    tool: Any, credential: Credential, context: LaunchContext, identity: Identity
+    tool: Any,
+    credential: Credential,
+    context: LaunchContext,
+    identity: Identity,
+    *,
+    course_id: int | None = None,
+    has_imported: bool | None = None,
 ) -> None:
-    """Apply the account options to the launching user; see the module docstring."""
+    """Apply the account options to the launching user; see the module docstring.
+
+    ``course_id`` is the course's id when the launch has just recorded it, and
+    ``has_imported`` the answer to :func:`imported_meetings_question` when it was asked;
+    without them they are read here.
+    """
     options = credential.options
     if context.anonymous or not identity.email:
         return
@@ -61,8 +110,12 @@ async def prepare_for_meetings(
         and (
             options.auto_populate_alternative_host
             # Imported meetings get the course's instructors whatever the option says.
-            or await course_has_imported(
-                tool.repo.engine, credential.id, context.domain, context.course.context_id
+            or (
+                has_imported
+                if has_imported is not None
+                else await course_has_imported(
+                    tool.repo.engine, credential.id, context.domain, context.course.context_id
+                )
             )
         )
     )
@@ -91,7 +144,8 @@ async def prepare_for_meetings(
         return
     assert context.course is not None
     repo = MeetingsRepository(tool.repo.engine)
-    course_id = await repo.course_id(credential.id, context.domain, context.course.context_id)
+    if course_id is None:
+        course_id = await repo.course_id(credential.id, context.domain, context.course.context_id)
     if course_id is None or not context.user_id:
         return
     await repo.record_instructor(

@@ -18,7 +18,7 @@ from ltipro.meetings.model import (
     recurrence_from_json,
     recurrence_to_json,
 )
-from ltipro.storage.database import stored_utc
+from ltipro.storage.database import connect, stored_utc
 from ltipro.storage.meetings_tables import (
     course_instructors,
     course_recordings_published,
@@ -114,7 +114,10 @@ class MeetingsRepository:
         return _meeting(row) if row else None
 
     async def for_course(self, course_id: int) -> list[Meeting]:
-        async with self.engine.connect() as conn:
+        """The course's meetings; joins an enclosing ``shared_reads`` or
+        ``shared_transaction`` block (the first page after a launch reads them on the
+        connection that read the provider's settings)."""
+        async with connect(self.engine) as conn:
             rows = (
                 await conn.execute(
                     select(meetings)

@@ -147,19 +147,23 @@ def ping_idle_connections(engine: AsyncEngine, idle: float = IDLE_PING_AFTER) ->
 class _Shared:
     """The transaction a :func:`shared_transaction` block opened, while it is open."""
 
-    __slots__ = ("connection", "engine")
+    __slots__ = ("connection", "engine", "writable")
 
-    def __init__(self, engine: AsyncEngine, connection: AsyncConnection) -> None:
+    def __init__(
+        self, engine: AsyncEngine, connection: AsyncConnection, writable: bool = True
+    ) -> None:
         self.engine = engine
         self.connection: AsyncConnection | None = connection
+        # False for a :func:`shared_reads` block, whose transaction is rolled back.
+        self.writable = writable
 
 
 _shared: ContextVar[_Shared | None] = ContextVar("ltipro_shared_transaction", default=None)
 
 
-def _current(engine: AsyncEngine) -> AsyncConnection | None:
+def _current(engine: AsyncEngine, *, writing: bool = False) -> AsyncConnection | None:
     shared = _shared.get()
-    if shared is None or shared.engine is not engine:
+    if shared is None or shared.engine is not engine or (writing and not shared.writable):
         return None
     return shared.connection  # None once the block has ended (a task that outlived it)
 
@@ -179,7 +183,7 @@ async def shared_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnecti
     Calls that manage their own transaction (the store's ``take``, ``take_if`` and
     ``add_once``) never join one, and must not be called inside a block after a write.
     """
-    joined = _current(engine)
+    joined = _current(engine, writing=True)
     if joined is not None:
         yield joined
         return
@@ -188,10 +192,31 @@ async def shared_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnecti
 
 
 @asynccontextmanager
-async def sharing(engine: AsyncEngine, connection: AsyncConnection) -> AsyncIterator[None]:
+async def shared_reads(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One pool checkout for the reads inside the block, ended with a ``ROLLBACK``.
+
+    Like :func:`shared_transaction` for :func:`connect` calls (reads), which join it;
+    on PostgreSQL a rollback is one round trip less than a commit. :func:`begin` calls
+    (writes) do not join it: they check out a connection and commit on their own, so
+    nothing written inside the block is lost with its rollback. Inside a
+    :func:`shared_transaction` block it joins that one.
+    """
+    joined = _current(engine)
+    if joined is not None:
+        yield joined
+        return
+    async with engine.connect() as connection, sharing(engine, connection, writable=False):
+        yield connection
+
+
+@asynccontextmanager
+async def sharing(
+    engine: AsyncEngine, connection: AsyncConnection, *, writable: bool = True
+) -> AsyncIterator[None]:
     """Inside the block, :func:`begin` and :func:`connect` calls on ``engine`` join
-    ``connection`` and its transaction, which the caller ends."""
-    shared = _Shared(engine, connection)
+    ``connection`` and its transaction, which the caller ends (only :func:`connect`
+    calls when not ``writable``)."""
+    shared = _Shared(engine, connection, writable)
     token = _shared.set(shared)
     try:
         yield
@@ -203,7 +228,7 @@ async def sharing(engine: AsyncEngine, connection: AsyncConnection) -> AsyncIter
 @asynccontextmanager
 async def begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """``engine.begin()``, or the enclosing :func:`shared_transaction`'s connection."""
-    joined = _current(engine)
+    joined = _current(engine, writing=True)
     if joined is not None:
         yield joined
         return
@@ -213,7 +238,8 @@ async def begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 @asynccontextmanager
 async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """``engine.connect()`` (for reads), or the enclosing :func:`shared_transaction`'s."""
+    """``engine.connect()`` (for reads), or the enclosing :func:`shared_transaction`'s
+    or :func:`shared_reads`' connection."""
     joined = _current(engine)
     if joined is not None:
         yield joined

@@ -9,14 +9,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ltipro.crypto import SecretBox, generate_rsa_key, hash_api_secret
 from ltipro.observability import launch_recorded
 from ltipro.options import CredentialOptions
-from ltipro.storage.database import begin, connect, shared_transaction, stored_utc
+from ltipro.storage.database import (
+    begin,
+    connect,
+    shared_reads,
+    shared_transaction,
+    stored_utc,
+)
 from ltipro.storage.schema import (
     api_keys,
     courses,
@@ -42,6 +48,11 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     """A new record clashes with one that exists; the message says which."""
+
+
+def _recorded(row: Any, question: ColumnElement[Any] | None) -> tuple[int, Any]:
+    """A course write's ``RETURNING`` row: the course's id, and the question's answer."""
+    return int(row[0]), (row[1] if question is not None else None)
 
 
 def now() -> datetime:
@@ -103,6 +114,10 @@ class Repository:
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """One transaction for the calls inside (see :func:`shared_transaction`)."""
         return shared_transaction(self.engine)
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One connection for the reads inside, rolled back (see :func:`shared_reads`)."""
+        return shared_reads(self.engine)
 
     # -- credentials ----------------------------------------------------------------------
 
@@ -455,6 +470,41 @@ class Repository:
         Returns the course's id (``UPDATE``/``INSERT … RETURNING``), so the launch's first
         page need not look it up again.
         """
+        course_id, _ = await self.record_course_asking(
+            None,
+            credential_id,
+            lms=lms,
+            domain=domain,
+            context_id=context_id,
+            lms_course_id=lms_course_id,
+            title=title,
+            label=label,
+            history=history,
+            platform_id=platform_id,
+        )
+        return course_id
+
+    async def record_course_asking(
+        self,
+        question: ColumnElement[Any] | None,
+        credential_id: int,
+        *,
+        lms: str,
+        domain: str,
+        context_id: str,
+        lms_course_id: str | None,
+        title: str | None,
+        label: str | None,
+        history: Sequence[str],
+        platform_id: int | None = None,
+    ) -> tuple[int, Any]:
+        """:meth:`record_course`, and the answer to ``question`` about the course's row.
+
+        ``question`` is an expression on ``courses`` (an ``EXISTS`` over a table that
+        refers to the course, say) that the launch would otherwise ask in a statement and
+        a pool checkout of its own; it rides on the ``RETURNING`` of the course's write and
+        sees the row as written. Without one, the answer is ``None``.
+        """
         at = now()
         values: dict[str, Any] = {
             "lms": lms,
@@ -471,11 +521,14 @@ class Repository:
             courses.c.domain == domain,
             courses.c.context_id == context_id,
         )
-        refresh = update(courses).where(where).values(**values).returning(courses.c.id)
+        returned: tuple[ColumnElement[Any], ...] = (courses.c.id,)
+        if question is not None:
+            returned += (question.label("answer"),)
+        refresh = update(courses).where(where).values(**values).returning(*returned)
         async with self.engine.begin() as conn:
-            found = (await conn.execute(refresh)).scalar()
+            found = (await conn.execute(refresh)).first()
         if found is not None:
-            return int(found)
+            return _recorded(found, question)
         try:
             async with self.engine.begin() as conn:
                 created = (
@@ -488,14 +541,14 @@ class Repository:
                             created_at=at,
                             **values,
                         )
-                        .returning(courses.c.id)
+                        .returning(*returned)
                     )
-                ).scalar_one()
-            return int(created)
+                ).one()
+            return _recorded(created, question)
         except IntegrityError:
             # Another worker created it between our update and insert: refresh it.
             async with self.engine.begin() as conn:
-                return int((await conn.execute(refresh)).scalar_one())
+                return _recorded((await conn.execute(refresh)).one(), question)
 
     async def log_launch(self, **values: Any) -> None:
         values.setdefault("at", now())

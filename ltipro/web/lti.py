@@ -233,10 +233,14 @@ async def launched_page(request: Request, tool: Tool, result: LaunchResult) -> R
     notice = ""
     if not result.session.deep_link and result.context.course is not None:
         try:
-            service = await CourseMeetings.open(
-                tool, result.session, result.credential, result.course_id
-            )
-            response = await meetings_page(request, service, result.token)
+            # The provider's settings and the course's meetings are read on one connection:
+            # nothing but these reads (and the plugins' synchronous answers) runs in between.
+            async with tool.repo.reading():
+                service = await CourseMeetings.open(
+                    tool, result.session, result.credential, result.course_id
+                )
+                meetings = await service.all()
+            response = await meetings_page(request, service, result.token, meetings=meetings)
         except (MeetingError, ProviderError) as exc:
             notice = exc.message
     if response is None:

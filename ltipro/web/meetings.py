@@ -143,9 +143,12 @@ async def meetings_page(
     attendance: list[AttendanceReport] | None = None,
     tab: str = "upcoming",
     feeds: Mapping[str, Any] | None = None,
+    meetings: list[Meeting] | None = None,
 ) -> Response:
+    """The course's meetings page; ``meetings`` is ``service.all()`` when the caller has
+    just read it."""
     now = datetime.now(UTC)
-    everything = await service.all()
+    everything = meetings if meetings is not None else await service.all()
     upcoming, previous = await service.split(now, everything)
     # Previous meetings: every meeting with a session that may have been held, so a
     # recurring meeting's earlier occurrences have their reports before the series ends.

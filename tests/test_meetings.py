@@ -335,3 +335,15 @@ def test_recurrence_form_reads_repeats_and_refuses_nonsense() -> None:
             now,
         )
     assert "end_times" in refused.value.errors
+
+
+async def test_a_topic_and_description_with_markup_are_shown_as_text_to_everyone(
+    harness: ToolHarness,
+) -> None:
+    teacher = await launch(harness, TEACHER)
+    topic = "<script>alert('topic')</script>"
+    await schedule(teacher, topic, agenda='<img src=x onerror="alert(2)">')
+    student = await launch(harness, STUDENT)
+    for page in (teacher.page.text, student.page.text):
+        assert "<script>alert(" not in page and "<img src=x" not in page
+        assert "&lt;script&gt;alert(" in page

@@ -415,3 +415,22 @@ async def test_the_console_shows_the_progress_of_a_check_while_it_runs(
     assert progress["done"] and progress["status"] == "checked"
     assert any(0 < n < 40 for n in seen), seen  # part-way figures were visible
     assert double.violations == []
+
+
+async def test_csv_cells_and_provider_topics_are_shown_escaped_in_the_preview(
+    harness: ToolHarness, zoom: ZoomDouble, console: Console
+) -> None:
+    cid = harness.credential.id
+    [meeting_id] = zoom_meetings(zoom, 1, topic="<img src=x onerror=alert(1)>")
+    script = "<script>alert('cell')</script>"
+    data = csv_bytes([(str(meeting_id), script, DOMAIN, ""), (script, "c2", DOMAIN, script)])
+    upload = await console.post(
+        f"/admin/credentials/{cid}/imports", files={"file": ("x.csv", data, "text/csv")}
+    )
+    assert upload.status_code == 303, upload.text[-500:]
+    await service.wait_for_checks()
+    preview = await console.client.get(upload.headers["location"])
+    assert preview.status_code == 200
+    assert "<script>alert(" not in preview.text and "<img src=x" not in preview.text
+    assert "&lt;script&gt;alert(" in preview.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in preview.text

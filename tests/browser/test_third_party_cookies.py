@@ -50,6 +50,13 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
+    # The tool (localhost) and the LMS (127.0.0.1) are different sites, so Chromium would
+    # put the tool's frame in a process of its own; on a loaded machine the driver then
+    # loses sight of the frame while it navigates through the launch. Cookie rules are
+    # decided by site, not by process, so keeping frames in one process changes nothing
+    # the tests check.
+    "--disable-site-isolation-trials",
+    "--disable-features=IsolateOrigins,site-per-process",
     "--disable-component-update",
     "--disable-sync",
 ]

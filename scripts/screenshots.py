@@ -91,7 +91,7 @@ async def shoot(base: str) -> None:
         await page.click("button[type=submit]")
         tool = page.frame_locator("iframe.tool")
         await tool.locator("#topic").wait_for(state="attached")
-        await tool.locator("summary").click()
+        await tool.locator("summary", has_text="Schedule a meeting").click()
         tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
         await tool.locator("#topic").fill("Week 3 office hours")
         await tool.locator("#date").fill(tomorrow)

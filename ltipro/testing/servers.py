@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -167,6 +168,32 @@ class ServerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def serve_app_in_thread(app: Any, port: int, name: str) -> Iterator[None]:
+    """Serve an ASGI app (an API double, say) with uvicorn from a thread on 127.0.0.1.
+
+    Waits until it is listening (at most 10 s, else :class:`ServerError` naming ``name``)
+    and stops it within bounded time on leaving the block.
+    """
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ServerError(f"the {name} did not start on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
 
 
 def _poll_ready(server: ServerProcess, timeout: float) -> None:

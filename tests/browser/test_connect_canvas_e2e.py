@@ -10,28 +10,24 @@ notice is gone. Students never see it.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import pytest_asyncio
-import uvicorn
 from ltipro_canvas.notices import CONNECT_TEXT
 from ltipro_canvas.testing import CanvasDouble
 from test_third_party_cookies import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, _browser_available
 
 from ltipro.testing.servers import (
-    ServerError,
     SimulatorConfig,
     ToolConfig,
     free_port,
     register_platform,
     run_cli,
     running,
+    serve_app_in_thread,
     start_simulator,
     start_tool,
 )
@@ -47,26 +43,6 @@ class Servers:
     lms_url: str
     canvas_url: str
     canvas: CanvasDouble
-
-
-@contextlib.contextmanager
-def _serve(app: Any, port: int) -> Iterator[None]:
-    """Serve ``app`` with uvicorn from a thread; stop it within bounded time."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, name="canvas-double", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise ServerError(f"the Canvas double did not start on 127.0.0.1:{port}")
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +91,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
                 f"api_client_id={canvas.client_id}",
                 f"api_client_secret={canvas.client_secret}",
             )
-            with _serve(canvas, canvas_port):
+            with serve_app_in_thread(canvas, canvas_port, "Canvas double"):
                 lms.wait_until_ready()
                 process.wait_until_ready()
                 yield Servers(tool.base_url, simulator.issuer, canvas_url, canvas)

@@ -9,9 +9,6 @@ configured the way an admin does it (``ltipro plugins set ... canvas api_base_ur
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,18 +16,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import uvicorn
 from ltipro_canvas.testing_conversations import CanvasCourseDouble
 from test_third_party_cookies import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, _browser_available
 
 from ltipro.testing.servers import (
-    ServerError,
     SimulatorConfig,
     ToolConfig,
     free_port,
     register_platform,
     run_cli,
     running,
+    serve_app_in_thread,
     start_simulator,
     start_tool,
 )
@@ -47,26 +43,6 @@ class Servers:
     tool_url: str
     lms_url: str
     canvas: CanvasCourseDouble
-
-
-@contextlib.contextmanager
-def _serve(app: Any, port: int) -> Iterator[None]:
-    """Serve ``app`` with uvicorn from a thread; stop it within bounded time."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, name="canvas-double", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise ServerError(f"the Canvas double did not start on 127.0.0.1:{port}")
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +92,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
                 f"api_base_url=http://127.0.0.1:{canvas_port}",
                 f"admin_access_token={CANVAS_TOKEN}",
             )
-            with _serve(canvas, canvas_port):
+            with serve_app_in_thread(canvas, canvas_port, "Canvas double"):
                 lms.wait_until_ready()
                 process.wait_until_ready()
                 yield Servers(tool.base_url, simulator.issuer, canvas)

@@ -11,12 +11,9 @@ host) are answered by the browser's routing, so nothing leaves the machine.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import subprocess
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +24,6 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 import pytest_asyncio
-import uvicorn
 from sqlalchemy import create_engine, select, update
 from test_third_party_cookies import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, _browser_available
 
@@ -42,6 +38,7 @@ from ltipro.testing.servers import (
     register_platform,
     run_cli,
     running,
+    serve_app_in_thread,
     start_simulator,
     start_tool,
 )
@@ -79,25 +76,6 @@ class Servers:
     def cli(self, *args: str) -> None:
         """``ltipro ARGS`` against the running installation, as its admin types it."""
         run_cli(self.tool, *args)
-
-
-def _serve_zoom_double(double: ZoomDouble, port: int) -> Iterator[None]:
-    """Serve the double with uvicorn from a thread; stop it within bounded time."""
-    server = uvicorn.Server(
-        uvicorn.Config(double, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, name="zoom-double", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise ServerError(f"the Zoom double did not start on 127.0.0.1:{port}")
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
 
 
 def _create_admin(tool: ToolConfig) -> None:
@@ -149,7 +127,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
                 deployment_id=simulator.deployment_id,
             )
             _create_admin(tool)
-            with contextlib.contextmanager(_serve_zoom_double)(double, zoom_port):
+            with serve_app_in_thread(double, zoom_port, "Zoom double"):
                 lms.wait_until_ready()
                 process.wait_until_ready()
                 yield Servers(

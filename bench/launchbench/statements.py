@@ -27,36 +27,10 @@ from sqlalchemy.engine import make_url
 
 from launchbench.platform import launch_claims
 from ltipro.plugins import Plugins
+from ltipro.testing.dbcounts import driver_calls
 from ltipro.testing.harness import ToolHarness, prepare_database
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-@contextlib.contextmanager
-def _driver_calls(counts: Counter[str]) -> Iterator[None]:
-    """Count every call into the async drivers: a round trip to PostgreSQL, a hop to
-    aiosqlite's thread."""
-    import aiosqlite.core
-    import psycopg
-
-    original_wait = psycopg.AsyncConnection.wait
-    original_execute = aiosqlite.core.Connection._execute
-
-    async def wait(self: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
-        counts["driver calls"] += 1
-        return await original_wait(self, gen, *args, **kwargs)
-
-    async def execute(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        counts["driver calls"] += 1
-        return await original_execute(self, fn, *args, **kwargs)
-
-    psycopg.AsyncConnection.wait = wait  # type: ignore[method-assign]
-    aiosqlite.core.Connection._execute = execute  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        psycopg.AsyncConnection.wait = original_wait  # type: ignore[method-assign]
-        aiosqlite.core.Connection._execute = original_execute  # type: ignore[method-assign]
 
 
 # The launches counted: ``launch_claims`` numbers, all after the warm-up. Returning
@@ -112,7 +86,7 @@ async def count_launch(
             for target, name, fn in listeners:
                 event.listen(target, name, fn)
             try:
-                with _driver_calls(counts):
+                with driver_calls(counts):
                     for i in numbers:
                         h.client.cookies.clear()
                         await h.launch13(launch_claims(i, users=USERS))

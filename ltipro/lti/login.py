@@ -123,9 +123,10 @@ async def initiate_login(tool: Tool, params: Mapping[str, str]) -> LoginRedirect
             hint="Check that the LMS is set up for LTI 1.3 with this tool's login URL.",
         )
     client_id = params.get("client_id") or None
-    # The registration is read and the state written in one transaction (one pool
-    # checkout): nothing else is awaited between them.
-    async with tool.repo.transaction():
+    # The registration is read and the state written on one connection (one pool
+    # checkout; on PostgreSQL each statement commits by itself, one round trip each):
+    # nothing else is awaited between them.
+    async with tool.repo.statements():
         return await _login(tool, params, issuer, login_hint, target_link_uri, client_id)
 
 

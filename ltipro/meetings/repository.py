@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,6 +27,13 @@ from ltipro.storage.meetings_tables import (
     published_recordings,
 )
 from ltipro.storage.schema import courses
+
+# Read on every launch's first page: built once, so its cache key is computed once.
+_COURSE_MEETINGS = (
+    select(meetings)
+    .where(meetings.c.course_id == bindparam("m_course_id"))
+    .order_by(meetings.c.start_time, meetings.c.id)
+)
 
 
 def _meeting(row: Any) -> Meeting:
@@ -118,13 +125,7 @@ class MeetingsRepository:
         ``shared_transaction`` block (the first page after a launch reads them on the
         connection that read the provider's settings)."""
         async with connect(self.engine) as conn:
-            rows = (
-                await conn.execute(
-                    select(meetings)
-                    .where(meetings.c.course_id == course_id)
-                    .order_by(meetings.c.start_time, meetings.c.id)
-                )
-            ).all()
+            rows = (await conn.execute(_COURSE_MEETINGS, {"m_course_id": course_id})).all()
         return [_meeting(r) for r in rows]
 
     async def change(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +13,8 @@ from typing import Any, overload
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ltipro.storage.sqlite_driver import OneTripDbapi
 
 
 class DatabaseURLError(ValueError):
@@ -50,6 +52,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("module", OneTripDbapi.load())  # one thread hop per statement
         engine = create_async_engine(full, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -144,28 +147,55 @@ def ping_idle_connections(engine: AsyncEngine, idle: float = IDLE_PING_AFTER) ->
             raise exc.DisconnectionError("pooled connection did not answer a ping")
 
 
+def autocommits(engine: AsyncEngine) -> bool:
+    """Whether single statements run in autocommit mode on this database.
+
+    On PostgreSQL a statement outside a transaction is its own transaction: one round
+    trip, where ``BEGIN``, the statement and ``COMMIT`` (or ``ROLLBACK``) cost three.
+    SQLite's statements cost microseconds and its transactions nothing on the wire, so
+    it keeps the explicit ones.
+    """
+    return engine.dialect.name == "postgresql"
+
+
+# What a shared block's connection lets join it.
+READS = "reads"  # connect() calls: a shared_reads block
+STATEMENTS = "statements"  # connect() and autocommit() calls: a shared_statements block
+WRITES = "writes"  # every call: a shared_transaction block
+
+
 class _Shared:
-    """The transaction a :func:`shared_transaction` block opened, while it is open."""
+    """The connection a shared block checked out, while the block is open."""
 
-    __slots__ = ("connection", "engine", "writable")
+    __slots__ = ("connection", "engine", "joins")
 
-    def __init__(
-        self, engine: AsyncEngine, connection: AsyncConnection, writable: bool = True
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, connection: AsyncConnection, joins: str) -> None:
         self.engine = engine
         self.connection: AsyncConnection | None = connection
-        # False for a :func:`shared_reads` block, whose transaction is rolled back.
-        self.writable = writable
+        self.joins = joins
 
 
 _shared: ContextVar[_Shared | None] = ContextVar("ltipro_shared_transaction", default=None)
 
 
-def _current(engine: AsyncEngine, *, writing: bool = False) -> AsyncConnection | None:
+def _current(engine: AsyncEngine, *accepted: str) -> AsyncConnection | None:
+    """The enclosing block's connection, when a call of a kind in ``accepted`` may join it."""
     shared = _shared.get()
-    if shared is None or shared.engine is not engine or (writing and not shared.writable):
+    if shared is None or shared.engine is not engine or shared.joins not in accepted:
         return None
     return shared.connection  # None once the block has ended (a task that outlived it)
+
+
+@asynccontextmanager
+async def _autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection whose statements commit one by one (``engine.begin()`` on SQLite)."""
+    if not autocommits(engine):
+        async with engine.begin() as connection:
+            yield connection
+        return
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
 
 
 @asynccontextmanager
@@ -183,7 +213,7 @@ async def shared_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnecti
     Calls that manage their own transaction (the store's ``take``, ``take_if`` and
     ``add_once``) never join one, and must not be called inside a block after a write.
     """
-    joined = _current(engine, writing=True)
+    joined = _current(engine, WRITES)
     if joined is not None:
         yield joined
         return
@@ -193,30 +223,63 @@ async def shared_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnecti
 
 @asynccontextmanager
 async def shared_reads(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One pool checkout for the reads inside the block, ended with a ``ROLLBACK``.
+    """One pool checkout for the reads inside the block.
 
-    Like :func:`shared_transaction` for :func:`connect` calls (reads), which join it;
-    on PostgreSQL a rollback is one round trip less than a commit. :func:`begin` calls
-    (writes) do not join it: they check out a connection and commit on their own, so
-    nothing written inside the block is lost with its rollback. Inside a
-    :func:`shared_transaction` block it joins that one.
+    Like :func:`shared_transaction` for :func:`connect` calls (reads), which join it.
+    On PostgreSQL the connection is in autocommit mode: each read is one round trip,
+    with no ``BEGIN`` before or ``ROLLBACK`` after (under PostgreSQL's default isolation
+    each statement sees its own snapshot either way). On SQLite the block's transaction
+    is rolled back. :func:`begin` and :func:`autocommit` calls (writes) do not join it:
+    they check out a connection and commit on their own. Inside a
+    :func:`shared_transaction` or :func:`shared_statements` block it joins that one.
     """
-    joined = _current(engine)
+    joined = _current(engine, READS, STATEMENTS, WRITES)
     if joined is not None:
         yield joined
         return
-    async with engine.connect() as connection, sharing(engine, connection, writable=False):
+    if autocommits(engine):
+        # No transaction at all: each read is one round trip, with no BEGIN or ROLLBACK.
+        async with _autocommit_connection(engine) as connection:
+            async with sharing(engine, connection, joins=READS):
+                yield connection
+        return
+    async with engine.connect() as connection, sharing(engine, connection, joins=READS):
         yield connection
 
 
 @asynccontextmanager
+async def shared_statements(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One pool checkout for reads and single-statement writes that need no transaction
+    in common (a login's registration read and its state's insert).
+
+    :func:`connect` and :func:`autocommit` calls inside join it. On PostgreSQL its
+    connection is in autocommit mode, so each statement is one round trip and commits by
+    itself; on SQLite it is a :func:`shared_transaction` (nothing on the wire to save,
+    and one checkout less). :func:`begin` calls (several statements that must commit
+    together) do not join it on PostgreSQL. Inside a :func:`shared_transaction` it joins
+    that one.
+    """
+    joined = _current(engine, WRITES)
+    if joined is not None:
+        yield joined
+        return
+    if not autocommits(engine):
+        async with shared_transaction(engine) as connection:
+            yield connection
+        return
+    async with _autocommit_connection(engine) as connection:
+        async with sharing(engine, connection, joins=STATEMENTS):
+            yield connection
+
+
+@asynccontextmanager
 async def sharing(
-    engine: AsyncEngine, connection: AsyncConnection, *, writable: bool = True
+    engine: AsyncEngine, connection: AsyncConnection, *, joins: str = WRITES
 ) -> AsyncIterator[None]:
-    """Inside the block, :func:`begin` and :func:`connect` calls on ``engine`` join
-    ``connection`` and its transaction, which the caller ends (only :func:`connect`
-    calls when not ``writable``)."""
-    shared = _Shared(engine, connection, writable)
+    """Inside the block, calls on ``engine`` join ``connection`` and its transaction,
+    which the caller ends: every call for :data:`WRITES`, :func:`connect` calls for
+    :data:`READS`, :func:`connect` and :func:`autocommit` calls for :data:`STATEMENTS`."""
+    shared = _Shared(engine, connection, joins)
     token = _shared.set(shared)
     try:
         yield
@@ -228,7 +291,7 @@ async def sharing(
 @asynccontextmanager
 async def begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """``engine.begin()``, or the enclosing :func:`shared_transaction`'s connection."""
-    joined = _current(engine, writing=True)
+    joined = _current(engine, WRITES)
     if joined is not None:
         yield joined
         return
@@ -237,10 +300,33 @@ async def begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 @asynccontextmanager
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for one statement that commits by itself (an insert, an update).
+
+    It joins an enclosing :func:`shared_transaction` (and commits with it) or
+    :func:`shared_statements` block; otherwise, on PostgreSQL, the statement runs in
+    autocommit mode (one round trip instead of three), on SQLite in ``engine.begin()``.
+    Only for a single statement: several that must commit together use :func:`begin`.
+    """
+    joined = _current(engine, STATEMENTS, WRITES)
+    if joined is not None:
+        yield joined
+        return
+    async with _autocommit_connection(engine) as connection:
+        yield connection
+
+
+def own_autocommit(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:
+    """Like :func:`autocommit`, but never joining an enclosing block: for a statement
+    whose outcome must be decided (committed) on its own, such as a nonce's insert."""
+    return _autocommit_connection(engine)
+
+
+@asynccontextmanager
 async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """``engine.connect()`` (for reads), or the enclosing :func:`shared_transaction`'s
     or :func:`shared_reads`' connection."""
-    joined = _current(engine)
+    joined = _current(engine, READS, STATEMENTS, WRITES)
     if joined is not None:
         yield joined
         return

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -17,9 +17,11 @@ from ltipro.crypto import SecretBox, generate_rsa_key, hash_api_secret
 from ltipro.observability import launch_recorded
 from ltipro.options import CredentialOptions
 from ltipro.storage.database import (
-    begin,
+    autocommit,
     connect,
+    own_autocommit,
     shared_reads,
+    shared_statements,
     shared_transaction,
     stored_utc,
 )
@@ -48,6 +50,65 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     """A new record clashes with one that exists; the message says which."""
+
+
+# The statements of every login and launch, built once: a statement object reused with
+# new parameters keeps its cache key, so SQLAlchemy finds its compiled form without
+# walking the statement again (building one per call cost more than running it).
+_platform_credential = credentials.alias("platform_credential")
+_CREDENTIAL_LABELS = tuple((c.name, f"cred__{c.name}") for c in _platform_credential.c)
+_PLATFORMS_WITH_CREDENTIALS = (
+    select(
+        platforms,
+        *(c.label(f"cred__{c.name}") for c in _platform_credential.c),
+        deployments.c.deployment_id.label("deployment_id"),
+        deployments.c.enabled.label("deployment_enabled"),
+    )
+    .join(_platform_credential, _platform_credential.c.id == platforms.c.credential_id)
+    .outerjoin(deployments, deployments.c.platform_id == platforms.c.id)
+    .order_by(platforms.c.id, deployments.c.id)
+)
+_PLATFORM_BY_ID = _PLATFORMS_WITH_CREDENTIALS.where(platforms.c.id == bindparam("p_id"))
+_PLATFORMS_BY_ISSUER = _PLATFORMS_WITH_CREDENTIALS.where(
+    platforms.c.issuer == bindparam("p_issuer")
+)
+_PLATFORMS_BY_ISSUER_AND_CLIENT = _PLATFORMS_BY_ISSUER.where(
+    platforms.c.client_id == bindparam("p_client_id")
+)
+_PLUGIN_SETTINGS = select(plugin_settings).where(
+    plugin_settings.c.credential_id == bindparam("s_credential_id"),
+    plugin_settings.c.plugin == bindparam("s_plugin"),
+)
+_LAUNCH_LOG_INSERT = insert(launch_log)
+_course_statements: dict[int | None, tuple[Any, Any]] = {}
+
+
+def _course_writes(question: ColumnElement[Any] | None) -> tuple[Any, Any]:
+    """The course's update and insert, each returning its id (and ``question``'s answer).
+
+    The columns written come with the parameters; the statements are built once per
+    question (there is one, or none).
+    """
+    key = None if question is None else id(question)
+    found = _course_statements.get(key)
+    if found is not None:
+        return found
+    returned: tuple[ColumnElement[Any], ...] = (courses.c.id,)
+    if question is not None:
+        returned += (question.label("answer"),)
+    refresh = (
+        update(courses)
+        .where(
+            courses.c.credential_id == bindparam("c_credential_id"),
+            courses.c.domain == bindparam("c_domain"),
+            courses.c.context_id == bindparam("c_context_id"),
+        )
+        .returning(*returned)
+    )
+    made = (refresh, insert(courses).returning(*returned))
+    if len(_course_statements) < 8:  # questions are module constants; never grow unbounded
+        _course_statements[key] = made
+    return made
 
 
 def _recorded(row: Any, question: ColumnElement[Any] | None) -> tuple[int, Any]:
@@ -116,8 +177,13 @@ class Repository:
         return shared_transaction(self.engine)
 
     def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """One connection for the reads inside, rolled back (see :func:`shared_reads`)."""
+        """One connection for the reads inside (see :func:`shared_reads`)."""
         return shared_reads(self.engine)
+
+    def statements(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One connection for reads and single-statement writes that need no transaction
+        in common (see :func:`shared_statements`)."""
+        return shared_statements(self.engine)
 
     # -- credentials ----------------------------------------------------------------------
 
@@ -308,44 +374,36 @@ class Repository:
 
     async def platform(self, platform_id: int) -> Platform:
         """The platform, with its deployments and credential."""
-        found = await self._platforms_with_credentials(platforms.c.id == platform_id)
+        found = await self._platforms_with_credentials(_PLATFORM_BY_ID, {"p_id": platform_id})
         if not found:
             raise NotFound(f"there is no platform with id {platform_id}")
         return found[0]
 
     async def find_platforms(self, issuer: str, client_id: str | None = None) -> list[Platform]:
         """Registrations with this issuer (and client id, when given), with their credential."""
-        where = [platforms.c.issuer == issuer]
-        if client_id is not None:
-            where.append(platforms.c.client_id == client_id)
-        return await self._platforms_with_credentials(*where)
+        if client_id is None:
+            return await self._platforms_with_credentials(
+                _PLATFORMS_BY_ISSUER, {"p_issuer": issuer}
+            )
+        return await self._platforms_with_credentials(
+            _PLATFORMS_BY_ISSUER_AND_CLIENT, {"p_issuer": issuer, "p_client_id": client_id}
+        )
 
-    async def _platforms_with_credentials(self, *where: Any) -> list[Platform]:
+    async def _platforms_with_credentials(
+        self, query: Any, parameters: dict[str, Any]
+    ) -> list[Platform]:
         """Platforms, their deployments and their credential, in one statement.
 
         Every login and launch starts by reading these, so they come back together.
         """
-        cred = credentials.alias("platform_credential")
-        cred_columns = [column.label(f"cred__{column.name}") for column in cred.c]
-        query = (
-            select(
-                platforms,
-                *cred_columns,
-                deployments.c.deployment_id.label("deployment_id"),
-                deployments.c.enabled.label("deployment_enabled"),
-            )
-            .join(cred, cred.c.id == platforms.c.credential_id)
-            .outerjoin(deployments, deployments.c.platform_id == platforms.c.id)
-            .where(*where)
-        )
         async with connect(self.engine) as conn:
-            rows = (await conn.execute(query.order_by(platforms.c.id, deployments.c.id))).all()
+            rows = (await conn.execute(query, parameters)).all()
         found: dict[int, tuple[Any, Credential, list[tuple[str, bool]]]] = {}
         for row in rows:
             if row.id not in found:
                 mapping = row._mapping
                 credential = self._credential(
-                    _Columns({c.name: mapping[f"cred__{c.name}"] for c in cred.c})
+                    _Columns({name: mapping[label] for name, label in _CREDENTIAL_LABELS})
                 )
                 found[row.id] = (row, credential, [])
             if row.deployment_id is not None:
@@ -516,47 +574,42 @@ class Repository:
         }
         if platform_id is not None:  # LTI 1.1 launches name no platform: keep the last one
             values["platform_id"] = platform_id
-        where = and_(
-            courses.c.credential_id == credential_id,
-            courses.c.domain == domain,
-            courses.c.context_id == context_id,
-        )
-        returned: tuple[ColumnElement[Any], ...] = (courses.c.id,)
-        if question is not None:
-            returned += (question.label("answer"),)
-        refresh = update(courses).where(where).values(**values).returning(*returned)
-        async with self.engine.begin() as conn:
-            found = (await conn.execute(refresh)).first()
+        refresh, create = _course_writes(question)
+        key = {"c_credential_id": credential_id, "c_domain": domain, "c_context_id": context_id}
+        # Each write is one statement that commits by itself (one round trip on
+        # PostgreSQL); the insert's race with another worker is caught below.
+        async with own_autocommit(self.engine) as conn:
+            found = (await conn.execute(refresh, {**key, **values})).first()
         if found is not None:
             return _recorded(found, question)
         try:
-            async with self.engine.begin() as conn:
+            async with own_autocommit(self.engine) as conn:
                 created = (
                     await conn.execute(
-                        insert(courses)
-                        .values(
-                            credential_id=credential_id,
-                            domain=domain,
-                            context_id=context_id,
-                            created_at=at,
+                        create,
+                        {
+                            "credential_id": credential_id,
+                            "domain": domain,
+                            "context_id": context_id,
+                            "created_at": at,
                             **values,
-                        )
-                        .returning(*returned)
+                        },
                     )
                 ).one()
             return _recorded(created, question)
         except IntegrityError:
             # Another worker created it between our update and insert: refresh it.
-            async with self.engine.begin() as conn:
-                return _recorded((await conn.execute(refresh)).one(), question)
+            async with own_autocommit(self.engine) as conn:
+                return _recorded((await conn.execute(refresh, {**key, **values})).one(), question)
 
     async def log_launch(self, **values: Any) -> None:
         values.setdefault("at", now())
         for key in ("message", "user_id", "context_id", "issuer", "client_id", "deployment_id"):
             if isinstance(values.get(key), str):
                 values[key] = values[key][: 2000 if key == "message" else 255]
-        async with begin(self.engine) as conn:
-            await conn.execute(insert(launch_log).values(**values))
+        # Joins the launch's transaction (with its session); a refusal's commits by itself.
+        async with autocommit(self.engine) as conn:
+            await conn.execute(_LAUNCH_LOG_INSERT, values)
         launch_recorded(values.get("lms"), str(values.get("outcome")), values.get("code"))
 
     async def recent_launches(
@@ -646,12 +699,7 @@ class Repository:
         async with connect(self.engine) as conn:
             rows = (
                 await conn.execute(
-                    select(plugin_settings).where(
-                        and_(
-                            plugin_settings.c.credential_id == credential_id,
-                            plugin_settings.c.plugin == plugin,
-                        )
-                    )
+                    _PLUGIN_SETTINGS, {"s_credential_id": credential_id, "s_plugin": plugin}
                 )
             ).all()
         out: dict[str, Any] = {}

@@ -10,12 +10,30 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ltipro.storage.database import begin, connect, sharing
+from ltipro.storage.database import autocommit, connect, own_autocommit, sharing
 from ltipro.storage.schema import protocol_state
+
+# Built once: a statement object reused with new parameters keeps its cache key, so
+# SQLAlchemy finds its compiled form without walking the statement again on every call.
+_INSERT = insert(protocol_state)
+_ENTRY = and_(
+    protocol_state.c.kind == bindparam("s_kind"), protocol_state.c.key == bindparam("s_key")
+)
+_PEEK = select(protocol_state.c.value).where(
+    _ENTRY, protocol_state.c.expires_at > bindparam("s_now")
+)
+_TAKE = (
+    delete(protocol_state)
+    .where(_ENTRY)
+    .returning(protocol_state.c.value, protocol_state.c.expires_at)
+)
+_DROP_EXPIRED_ENTRY = delete(protocol_state).where(
+    _ENTRY, protocol_state.c.expires_at <= bindparam("s_now")
+)
 
 
 class StoreUnavailable(RuntimeError):
@@ -74,39 +92,25 @@ class DatabaseStore:
         self.engine = engine
 
     async def put(self, kind: str, key: str, value: str, ttl: int) -> None:
-        # Joins a shared transaction (a login's state, a launch's session and log entry).
-        async with begin(self.engine) as conn:
+        # One statement: joins a shared block (a login's state; a launch's session, in the
+        # transaction of its log entry), else commits by itself.
+        async with autocommit(self.engine) as conn:
             await conn.execute(
-                insert(protocol_state).values(
-                    kind=kind, key=key, value=value, expires_at=time.time() + ttl
-                )
+                _INSERT,
+                {"kind": kind, "key": key, "value": value, "expires_at": time.time() + ttl},
             )
 
     async def peek(self, kind: str, key: str) -> str | None:
         async with connect(self.engine) as conn:
             row = (
-                await conn.execute(
-                    select(protocol_state.c.value).where(
-                        and_(
-                            protocol_state.c.kind == kind,
-                            protocol_state.c.key == key,
-                            protocol_state.c.expires_at > time.time(),
-                        )
-                    )
-                )
+                await conn.execute(_PEEK, {"s_kind": kind, "s_key": key, "s_now": time.time()})
             ).first()
         return row[0] if row else None
 
     async def take(self, kind: str, key: str) -> str | None:
         # DELETE ... RETURNING is atomic: of two racing workers only one gets the row.
         async with self.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    delete(protocol_state)
-                    .where(and_(protocol_state.c.kind == kind, protocol_state.c.key == key))
-                    .returning(protocol_state.c.value, protocol_state.c.expires_at)
-                )
-            ).first()
+            row = (await conn.execute(_TAKE, {"s_kind": kind, "s_key": key})).first()
         if row is None or row.expires_at <= time.time():
             return None
         return str(row.value)
@@ -124,13 +128,7 @@ class DatabaseStore:
         # or still there, never half-decided. One statement where peek-then-take costs two.
         async with self.engine.connect() as conn:
             transaction = await conn.begin()
-            row = (
-                await conn.execute(
-                    delete(protocol_state)
-                    .where(and_(protocol_state.c.kind == kind, protocol_state.c.key == key))
-                    .returning(protocol_state.c.value, protocol_state.c.expires_at)
-                )
-            ).first()
+            row = (await conn.execute(_TAKE, {"s_kind": kind, "s_key": key})).first()
             if row is None or row.expires_at <= time.time():
                 await transaction.commit()  # an expired entry goes, as ``take`` drops it
                 return None
@@ -148,24 +146,18 @@ class DatabaseStore:
         now = time.time()
         for _ in range(2):
             try:
-                async with self.engine.begin() as conn:
+                # Decided on its own, never in an enclosing block: one statement, which
+                # on PostgreSQL is one round trip.
+                async with own_autocommit(self.engine) as conn:
                     await conn.execute(
-                        insert(protocol_state).values(
-                            kind=kind, key=key, value="1", expires_at=now + ttl
-                        )
+                        _INSERT, {"kind": kind, "key": key, "value": "1", "expires_at": now + ttl}
                     )
                 return True
             except IntegrityError:
                 # Seen before: refuse, unless the old entry has expired and can be dropped.
-                async with self.engine.begin() as conn:
+                async with own_autocommit(self.engine) as conn:
                     result = await conn.execute(
-                        delete(protocol_state).where(
-                            and_(
-                                protocol_state.c.kind == kind,
-                                protocol_state.c.key == key,
-                                protocol_state.c.expires_at <= now,
-                            )
-                        )
+                        _DROP_EXPIRED_ENTRY, {"s_kind": kind, "s_key": key, "s_now": now}
                     )
                 if result.rowcount == 0:
                     return False

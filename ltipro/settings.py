@@ -27,6 +27,8 @@ SMTP_SCHEMES = ("smtp", "smtps")
 DEFAULT_MAIL_FROM = "ltipro@localhost"
 DEFAULT_IMPORT_MAX_ROWS = 1000
 MAX_IMPORT_ROWS = 100_000
+DEFAULT_REQUEST_TIMEOUT = 30
+MAX_REQUEST_TIMEOUT = 3600
 
 
 def _flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
@@ -94,6 +96,8 @@ class Settings:
     clock_leeway: int = 60
     jwks_cache_lifetime: int = 3600
     http_timeout: float = 5.0
+    # Seconds a request may take before its answer starts; 0: no limit (ltipro.web.deadline).
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     # Whether the web app runs jobs in its own process; None: only on SQLite (ltipro.jobs).
     jobs_in_app: bool | None = None
     # Operations (ltipro.observability, docs/deploy.md): log lines, and who may read /metrics.
@@ -140,6 +144,9 @@ class Settings:
         session_lifetime = _int(env, "LTIPRO_SESSION_LIFETIME", 3600, minimum=60)
         clock_leeway = _int(env, "LTIPRO_CLOCK_LEEWAY", 60, maximum=600)
         jwks_cache_lifetime = _int(env, "LTIPRO_JWKS_CACHE_LIFETIME", 3600)
+        request_timeout = _int(
+            env, "LTIPRO_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT, maximum=MAX_REQUEST_TIMEOUT
+        )
         allow_private_urls = _flag(env, "LTIPRO_ALLOW_PRIVATE_URLS") or dev
         plugins_raw = env.get("LTIPRO_PLUGINS")
         plugins = (
@@ -204,6 +211,7 @@ class Settings:
             session_lifetime=session_lifetime,
             clock_leeway=clock_leeway,
             jwks_cache_lifetime=jwks_cache_lifetime,
+            request_timeout=request_timeout,
             jobs_in_app=jobs_in_app,
             log_format=log_format,
             metrics_token=metrics_token,

@@ -45,6 +45,11 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+# PostgreSQL: seconds to wait for a pooled connection, and for a new one to be set up.
+POOL_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url``, with SQLite set up for several concurrent users."""
     full = async_url(url)
@@ -69,6 +74,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
+    # A request waits this long for a pooled connection, then gets the lost-database 503.
+    kwargs.setdefault("pool_timeout", POOL_TIMEOUT)
+    if "connect_timeout" not in parsed.query:
+        # psycopg's own default is 130 s: a server that accepts the connection and then
+        # says nothing would hold whoever asked (a request, a worker) that long.
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
+        kwargs["connect_args"] = connect_args
     engine = create_async_engine(full, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         ping_idle_connections(engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -13,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Scope
 
 from ltipro import observability
 from ltipro.jobs.worker import app_runner
@@ -35,12 +37,28 @@ from ltipro.web import (
     registration,
     zoom_webhooks,
 )
+from ltipro.web.deadline import RequestDeadline
 from ltipro.web.security import SecurityHeaders, allow_framing_by
 from ltipro.web.templating import make_environment, render
 
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL = 300.0
+
+# An API import checks and applies a whole file, and an undo removes a whole batch, in the
+# request (a provider call a row): they are not cut at LTIPRO_REQUEST_TIMEOUT.
+LONG_RUNNING = re.compile(r"/api/v1/credentials/\d+/imports(?:/\d+)?")
+
+
+def runs_long(scope: Scope) -> bool:
+    """Whether a request may take longer than the request deadline (see LONG_RUNNING)."""
+    if scope.get("method") not in ("POST", "DELETE"):
+        return False
+    path: str = scope.get("path", "")
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return LONG_RUNNING.fullmatch(path) is not None
 
 
 async def healthz(request: Request) -> Response:
@@ -248,7 +266,12 @@ def create_app(settings: Settings | None = None, *, tool: Tool | None = None) ->
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(health.RequestObservability), Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(health.RequestObservability),
+            Middleware(SecurityHeaders),
+            # Innermost: its 503 is logged, counted and given the security headers.
+            Middleware(RequestDeadline, seconds=settings.request_timeout, unbounded=runs_long),
+        ],
         exception_handlers={
             LaunchError: launch_error,
             HTTPException: http_error,

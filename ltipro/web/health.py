@@ -225,6 +225,12 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
         status=503,
         hint="The tool cannot reach its database: check the server in LTIPRO_DATABASE_URL.",
     )
+    return unavailable(request, error)
+
+
+def unavailable(request: Request, error: LaunchError) -> Response:
+    """The 503 "briefly unavailable" answer, with ``Retry-After``: JSON under ``/api/``,
+    otherwise the error page (which any LMS may frame, as no course is known)."""
     headers = {"Retry-After": DATABASE_RETRY_AFTER}
     if request.url.path.startswith("/api/"):
         return JSONResponse(

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,8 +31,7 @@ from ltipro.lmsapi import LmsApi, StoredToken
 from ltipro.plugin_settings import effective_settings
 from ltipro.storage.calendar_tables import lms_tokens
 from ltipro.storage.database import stored_utc
-from ltipro.storage.repository import Credential, NotFound
-from ltipro.storage.schema import courses
+from ltipro.storage.repository import Credential
 
 if TYPE_CHECKING:
     from ltipro.tool import Tool
@@ -48,6 +47,26 @@ _UNREAD = object()
 
 
 # -- tokens in the database ---------------------------------------------------------------------
+
+
+def _newest_token(platform: ColumnElement[bool]) -> Select[Any]:
+    """A subject's newest token for a credential and plugin, and ``platform``'s scope."""
+    return (
+        select(lms_tokens.c.token)
+        .where(
+            lms_tokens.c.credential_id == bindparam("credential_id"),
+            lms_tokens.c.plugin == bindparam("plugin"),
+            platform,
+            lms_tokens.c.subject == bindparam("subject"),
+        )
+        .order_by(lms_tokens.c.id.desc())
+        .limit(1)
+    )
+
+
+# A subject's token in a store's scope, read at every job's first LMS call: built once.
+_READ_CREDENTIAL_TOKEN = _newest_token(lms_tokens.c.platform_id.is_(None))
+_READ_PLATFORM_TOKEN = _newest_token(lms_tokens.c.platform_id == bindparam("platform_id"))
 
 
 class DatabaseTokenStore:
@@ -136,15 +155,14 @@ class DatabaseTokenStore:
         return token
 
     async def _read(self, subject: str) -> StoredToken | None:
+        values = {"credential_id": self.credential_id, "plugin": self.plugin, "subject": subject}
+        if self.platform_id is None:
+            query = _READ_CREDENTIAL_TOKEN
+        else:
+            query = _READ_PLATFORM_TOKEN
+            values["platform_id"] = self.platform_id
         async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(lms_tokens.c.token)
-                    .where(and_(self._scope(), lms_tokens.c.subject == subject))
-                    .order_by(lms_tokens.c.id.desc())
-                    .limit(1)
-                )
-            ).first()
+            row = (await conn.execute(query, values)).first()
         return None if row is None else _token_from_json(self.box.decrypt(row.token))
 
     async def put(self, subject: str, token: StoredToken) -> None:
@@ -285,27 +303,18 @@ async def course_lms(tool: Tool, course_id: int, *, user_id: str | None = None) 
     turned off. ``user_id`` is the LMS user the calls are made for (a meeting's host),
     for LMSs that authorise per user.
     """
-    async with tool.repo.engine.connect() as conn:
-        row = (await conn.execute(select(courses).where(courses.c.id == course_id))).first()
-    if row is None:
-        return None
-    try:
-        credential = await tool.repo.credential_by_id(row.credential_id)
-    except NotFound:
-        return None
-    lms = row.lms
-    if tool.plugins.plugin(lms) is None or lms not in credential.enabled_plugins:
-        return None
-    platform_id = row.platform_id
-    issuer = None
-    if platform_id is not None:
-        try:
-            platform = await tool.repo.platform(platform_id)
-        except NotFound:
-            platform_id = None
-        else:
-            issuer = platform.issuer
-    settings = await effective_settings(tool, credential, lms, platform_id)
+    # One pool checkout and one transaction for the job's reads (see Repository.reading):
+    # the course with its credential and platform in one statement, then the settings.
+    async with tool.repo.reading():
+        found = await tool.repo.course_with_lms(course_id)
+        if found is None:
+            return None
+        row, credential = found
+        lms = row.lms
+        if tool.plugins.plugin(lms) is None or lms not in credential.enabled_plugins:
+            return None
+        platform_id = row.platform__id
+        settings = await effective_settings(tool, credential, lms, platform_id)
     course = CourseIdentifiers(
         context_id=row.context_id,
         lms_course_id=row.lms_course_id,
@@ -323,7 +332,7 @@ async def course_lms(tool: Tool, course_id: int, *, user_id: str | None = None) 
         tokens=token_store(tool, credential.id, platform_id, lms).remembering(),
         credential_id=credential.id,
         platform_id=platform_id,
-        issuer=issuer,
+        issuer=row.platform__issuer,
         user_id=user_id,
         allow_private_urls=tool.settings.allow_private_urls,
         resolver=tool.platform_keys.resolver,

@@ -770,3 +770,42 @@ class Repository:
                 )
             )
         return bool(result.rowcount)
+
+    # -- a course and its LMS ---------------------------------------------------------------
+
+    # The course, its credential (columns ``cred__…``) and its platform's id and issuer
+    # (``platform__id``, ``platform__issuer``: ``None`` when the course names no platform):
+    # the same statement for every course, so it is built once.
+    _course_with_lms_query = (
+        select(
+            courses,
+            *[column.label(f"cred__{column.name}") for column in credentials.c],
+            platforms.c.id.label("platform__id"),
+            platforms.c.issuer.label("platform__issuer"),
+        )
+        .join(credentials, credentials.c.id == courses.c.credential_id)
+        .outerjoin(platforms, platforms.c.id == courses.c.platform_id)
+        .where(courses.c.id == bindparam("course_id"))
+    )
+
+    async def course_with_lms(self, course_id: int) -> tuple[Any, Credential] | None:
+        """The course with row id ``course_id`` and its credential, in one statement.
+
+        What a job needs to reach the course's LMS, read together as the launch reads a
+        platform with its credential. The row has the course's columns, and
+        ``platform__id`` and ``platform__issuer``: its platform's, or ``None`` when the
+        course names none. ``None`` when there is no such course. Inside a
+        :meth:`reading` block it runs on the block's connection, so the reads that follow
+        (the plugin's settings) share its checkout and transaction.
+        """
+        async with connect(self.engine) as conn:
+            row = (
+                await conn.execute(self._course_with_lms_query, {"course_id": course_id})
+            ).first()
+        if row is None:
+            return None
+        mapping = row._mapping
+        credential = self._credential(
+            _Columns({c.name: mapping[f"cred__{c.name}"] for c in credentials.c})
+        )
+        return row, credential

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,37 +51,11 @@ from ltipro.jobs import JobHandlers, Worker
 from ltipro.lmsapi import StoredToken
 from ltipro.plugin_settings import set_plugin_settings
 from ltipro.storage.schema import courses
+from ltipro.testing.dbcounts import driver_calls
 from ltipro.testing.harness import ToolHarness, prepare_database
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 CANVAS_HOST = "canvas.count.test"
-
-
-@contextlib.contextmanager
-def _driver_calls(counts: Counter[str]) -> Iterator[None]:
-    """Count every call into the async drivers (as ``bench/launchbench/statements.py``):
-    a round trip to PostgreSQL, a hop to aiosqlite's thread."""
-    import aiosqlite.core
-    import psycopg
-
-    original_wait = psycopg.AsyncConnection.wait
-    original_execute = aiosqlite.core.Connection._execute
-
-    async def wait(self: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
-        counts["driver calls"] += 1
-        return await original_wait(self, gen, *args, **kwargs)
-
-    async def execute(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        counts["driver calls"] += 1
-        return await original_execute(self, fn, *args, **kwargs)
-
-    psycopg.AsyncConnection.wait = wait  # type: ignore[method-assign]
-    aiosqlite.core.Connection._execute = execute  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        psycopg.AsyncConnection.wait = original_wait  # type: ignore[method-assign]
-        aiosqlite.core.Connection._execute = original_execute  # type: ignore[method-assign]
 
 
 async def _install(harness: ToolHarness, double: CanvasDouble, mix: Mix, tokens: str) -> Installed:
@@ -189,7 +161,7 @@ async def count_sync(
         for target, name, fn in listeners:
             event.listen(target, name, fn)
         try:
-            with _driver_calls(counts):
+            with driver_calls(counts):
                 outcomes = await _worker(harness).drain()
         finally:
             for target, name, fn in listeners:

@@ -1,0 +1,1 @@
+"""The floor of a launch: what its irreducible parts cost, each measured alone."""

@@ -4,6 +4,8 @@ connection, and SQLite's statements in one trip to aiosqlite's thread each."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import Counter
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from ltipro.storage import sqlite_driver
 from ltipro.storage.database import autocommits, create_engine
 from ltipro.storage.schema import protocol_state
 from ltipro.testing.dbcounts import driver_calls
@@ -64,8 +67,9 @@ async def test_a_launch_costs_what_it_is_counted_to_cost(harness: ToolHarness) -
         # 10 statements; BEGIN and COMMIT only around the two that must decide together.
         assert counts["round trips"] == 14
     else:
-        # One trip to aiosqlite's thread per statement, commit and rollback.
-        assert counts["driver calls"] <= 21
+        # Every statement, commit and rollback ran on the event loop's thread: SQLite was
+        # never busy, so nothing went to aiosqlite's.
+        assert counts["driver calls"] == 0
 
 
 async def test_a_statements_block_shares_one_connection_and_commits_each_write(
@@ -116,7 +120,7 @@ async def test_a_single_write_outside_any_block_commits_by_itself(harness: ToolH
     assert not await harness.tool.store.add_once("test-nonce", "n-1", ttl=60)
 
 
-# -- SQLite: one trip to aiosqlite's thread per statement --------------------------------
+# -- SQLite: statements inline, on aiosqlite's thread only when SQLite is busy -----------
 
 metadata = MetaData()
 things = Table(
@@ -127,7 +131,7 @@ things = Table(
 )
 
 
-async def test_sqlite_statements_return_rows_counts_and_errors_in_one_trip_each(
+async def test_sqlite_statements_return_rows_counts_and_errors_inline(
     tmp_path: Any,
 ) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'one-trip.db'}")
@@ -146,9 +150,9 @@ async def test_sqlite_statements_return_rows_counts_and_errors_in_one_trip_each(
         assert first_id == 1
         assert changed.rowcount == 2
         assert [r.name for r in rows] == ["a", "b!", "c!"]
-        # Four statements, the commit and the pool's rollback as the connection goes back:
-        # one trip each (aiosqlite's own cursor made four trips per statement).
-        assert counts["driver calls"] == 6
+        # Only the many-row insert went to aiosqlite's thread; the rest ran inline (the
+        # stock adapter made four trips per statement, and one per commit and rollback).
+        assert counts["driver calls"] == 1
 
         with pytest.raises(IntegrityError):
             async with engine.begin() as conn:
@@ -160,5 +164,54 @@ async def test_sqlite_statements_return_rows_counts_and_errors_in_one_trip_each(
         async with engine.connect() as conn:
             names = (await conn.execute(select(things.c.name))).scalars().all()
         assert sorted(names) == ["a", "b!", "c!"]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_sqlite_writer_that_finds_the_lock_taken_waits_without_blocking_the_loop(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waited: list[str] = []
+    original = sqlite_driver._waiting
+
+    def waiting(connection: Any, call: Any) -> Any:
+        waited.append(threading.current_thread().name)
+        return original(connection, call)
+
+    monkeypatch.setattr(sqlite_driver, "_waiting", waiting)
+    engine = create_engine(f"sqlite:///{tmp_path / 'busy.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        holding = asyncio.Event()
+        ticks = 0
+
+        async def holder() -> None:
+            # Takes SQLite's write lock, then keeps it across awaits for a while.
+            async with engine.begin() as conn:
+                await conn.execute(insert(things).values(name="first"))
+                holding.set()
+                await asyncio.sleep(0.3)
+
+        async def ticker() -> None:
+            nonlocal ticks
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        async def second_writer() -> None:
+            await holding.wait()
+            async with engine.begin() as conn:
+                await conn.execute(insert(things).values(name="second"))
+
+        await asyncio.wait_for(asyncio.gather(holder(), ticker(), second_writer()), 10)
+        # The second writer found SQLite busy and waited on aiosqlite's thread; the event
+        # loop went on meanwhile (an inline wait would have stopped the ticker, and the
+        # holder could never have committed).
+        assert waited and threading.main_thread().name not in waited
+        assert ticks == 20
+        async with engine.connect() as conn:
+            names = (await conn.execute(select(things.c.name).order_by(things.c.id))).all()
+        assert [n for (n,) in names] == ["first", "second"]
     finally:
         await engine.dispose()

@@ -57,8 +57,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs.setdefault("module", OneTripDbapi.load())  # one thread hop per statement
-        engine = create_async_engine(full, connect_args={"timeout": 30}, **kwargs)
+        module = kwargs.setdefault("module", OneTripDbapi.load())
+        inline = isinstance(module, OneTripDbapi)  # statements on the event loop's thread
+        # Inline, SQLite must not wait for a lock even before the pragmas below run.
+        connect_args = {"timeout": 0 if inline else 30, "check_same_thread": not inline}
+        engine = create_async_engine(full, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -67,7 +70,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            # Inline statements must not wait for a lock: one that finds SQLite busy runs
+            # again on aiosqlite's thread, which waits (ltipro.storage.sqlite_driver).
+            cursor.execute("PRAGMA busy_timeout=0" if inline else "PRAGMA busy_timeout=30000")
             cursor.close()
 
         refuse_nul_characters(engine)

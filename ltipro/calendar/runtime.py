@@ -49,14 +49,27 @@ _UNREAD = object()
 # -- tokens in the database ---------------------------------------------------------------------
 
 
-def _newest_token(platform: ColumnElement[bool]) -> Select[Any]:
-    """A subject's newest token for a credential and plugin, and ``platform``'s scope."""
+def _scope_of(credential_id: Any, plugin: Any, platform_id: Any) -> ColumnElement[bool]:
+    """A token store's rows: a credential's and plugin's, on a platform (``None``: none).
+
+    The values may be bound parameters, for statements built once.
+    """
+    platform = (
+        lms_tokens.c.platform_id.is_(None)
+        if platform_id is None
+        else lms_tokens.c.platform_id == platform_id
+    )
+    return and_(
+        lms_tokens.c.credential_id == credential_id, lms_tokens.c.plugin == plugin, platform
+    )
+
+
+def _newest_token(platform_id: Any) -> Select[Any]:
+    """A subject's newest token in a store's scope, with the values as parameters."""
     return (
         select(lms_tokens.c.token)
         .where(
-            lms_tokens.c.credential_id == bindparam("credential_id"),
-            lms_tokens.c.plugin == bindparam("plugin"),
-            platform,
+            _scope_of(bindparam("credential_id"), bindparam("plugin"), platform_id),
             lms_tokens.c.subject == bindparam("subject"),
         )
         .order_by(lms_tokens.c.id.desc())
@@ -65,8 +78,8 @@ def _newest_token(platform: ColumnElement[bool]) -> Select[Any]:
 
 
 # A subject's token in a store's scope, read at every job's first LMS call: built once.
-_READ_CREDENTIAL_TOKEN = _newest_token(lms_tokens.c.platform_id.is_(None))
-_READ_PLATFORM_TOKEN = _newest_token(lms_tokens.c.platform_id == bindparam("platform_id"))
+_READ_CREDENTIAL_TOKEN = _newest_token(None)
+_READ_PLATFORM_TOKEN = _newest_token(bindparam("platform_id"))
 
 
 class DatabaseTokenStore:
@@ -119,17 +132,8 @@ class DatabaseTokenStore:
         self._memo = {}
         return self
 
-    def _scope(self) -> Any:
-        platform = (
-            lms_tokens.c.platform_id.is_(None)
-            if self.platform_id is None
-            else lms_tokens.c.platform_id == self.platform_id
-        )
-        return and_(
-            lms_tokens.c.credential_id == self.credential_id,
-            lms_tokens.c.plugin == self.plugin,
-            platform,
-        )
+    def _scope(self) -> ColumnElement[bool]:
+        return _scope_of(self.credential_id, self.plugin, self.platform_id)
 
     @staticmethod
     def _check(subject: str) -> None:

@@ -57,11 +57,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        module = kwargs.setdefault("module", OneTripDbapi.load())
-        inline = isinstance(module, OneTripDbapi)  # statements on the event loop's thread
-        # Inline, SQLite must not wait for a lock even before the pragmas below run.
-        connect_args = {"timeout": 0 if inline else 30, "check_same_thread": not inline}
-        engine = create_async_engine(full, connect_args=connect_args, **kwargs)
+        # Statements run on the event loop's thread and must never wait there for a lock,
+        # not even the pragmas below: one that finds SQLite busy runs again on
+        # aiosqlite's thread, which waits (ltipro.storage.sqlite_driver).
+        engine = create_async_engine(
+            full,
+            module=OneTripDbapi.load(),
+            connect_args={"timeout": 0, "check_same_thread": False},
+            **kwargs,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -70,9 +74,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            # Inline statements must not wait for a lock: one that finds SQLite busy runs
-            # again on aiosqlite's thread, which waits (ltipro.storage.sqlite_driver).
-            cursor.execute("PRAGMA busy_timeout=0" if inline else "PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA busy_timeout=0")
             cursor.close()
 
         refuse_nul_characters(engine)
@@ -255,13 +257,9 @@ async def shared_reads(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     if joined is not None:
         yield joined
         return
-    if autocommits(engine):
-        # No transaction at all: each read is one round trip, with no BEGIN or ROLLBACK.
-        async with _autocommit_connection(engine) as connection:
-            async with sharing(engine, connection, joins=READS):
-                yield connection
-        return
-    async with engine.connect() as connection, sharing(engine, connection, joins=READS):
+    # On PostgreSQL no transaction at all: each read one round trip, no BEGIN or ROLLBACK.
+    opened = _autocommit_connection(engine) if autocommits(engine) else engine.connect()
+    async with opened as connection, sharing(engine, connection, joins=READS):
         yield connection
 
 
@@ -342,8 +340,8 @@ def own_autocommit(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConn
 
 @asynccontextmanager
 async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """``engine.connect()`` (for reads), or the enclosing :func:`shared_transaction`'s
-    or :func:`shared_reads`' connection."""
+    """``engine.connect()`` (for reads), or the enclosing :func:`shared_transaction`'s,
+    :func:`shared_reads`' or :func:`shared_statements`' connection."""
     joined = _current(engine, READS, STATEMENTS, WRITES)
     if joined is not None:
         yield joined

@@ -55,12 +55,20 @@ class Conflict(ValueError):
 # The statements of every login and launch, built once: a statement object reused with
 # new parameters keeps its cache key, so SQLAlchemy finds its compiled form without
 # walking the statement again (building one per call cost more than running it).
+# A credential read beside another table comes as columns labelled ``cred__<name>``.
+_CREDENTIAL_LABELS = tuple((c.name, f"cred__{c.name}") for c in credentials.c)
+
+
+def _labelled_credential(table: Any) -> list[Any]:
+    """``credentials`` (or an alias of it) as ``cred__…`` columns."""
+    return [table.c[name].label(label) for name, label in _CREDENTIAL_LABELS]
+
+
 _platform_credential = credentials.alias("platform_credential")
-_CREDENTIAL_LABELS = tuple((c.name, f"cred__{c.name}") for c in _platform_credential.c)
 _PLATFORMS_WITH_CREDENTIALS = (
     select(
         platforms,
-        *(c.label(f"cred__{c.name}") for c in _platform_credential.c),
+        *_labelled_credential(_platform_credential),
         deployments.c.deployment_id.label("deployment_id"),
         deployments.c.enabled.label("deployment_enabled"),
     )
@@ -80,6 +88,19 @@ _PLUGIN_SETTINGS = select(plugin_settings).where(
     plugin_settings.c.plugin == bindparam("s_plugin"),
 )
 _LAUNCH_LOG_INSERT = insert(launch_log)
+# The course, its credential and its platform's id and issuer (``platform__id``,
+# ``platform__issuer``: ``None`` when the course names no platform), for a job.
+_COURSE_WITH_LMS = (
+    select(
+        courses,
+        *_labelled_credential(credentials),
+        platforms.c.id.label("platform__id"),
+        platforms.c.issuer.label("platform__issuer"),
+    )
+    .join(credentials, credentials.c.id == courses.c.credential_id)
+    .outerjoin(platforms, platforms.c.id == courses.c.platform_id)
+    .where(courses.c.id == bindparam("course_id"))
+)
 _course_statements: dict[int | None, tuple[Any, Any]] = {}
 
 
@@ -186,6 +207,13 @@ class Repository:
         return shared_statements(self.engine)
 
     # -- credentials ----------------------------------------------------------------------
+
+    def _labelled_credential(self, row: Any) -> Credential:
+        """The credential in a row that carries it as ``cred__…`` columns."""
+        mapping = row._mapping
+        return self._credential(
+            _Columns({name: mapping[label] for name, label in _CREDENTIAL_LABELS})
+        )
 
     def _credential(self, row: Any) -> Credential:
         return Credential(
@@ -401,11 +429,7 @@ class Repository:
         found: dict[int, tuple[Any, Credential, list[tuple[str, bool]]]] = {}
         for row in rows:
             if row.id not in found:
-                mapping = row._mapping
-                credential = self._credential(
-                    _Columns({name: mapping[label] for name, label in _CREDENTIAL_LABELS})
-                )
-                found[row.id] = (row, credential, [])
+                found[row.id] = (row, self._labelled_credential(row), [])
             if row.deployment_id is not None:
                 found[row.id][2].append((row.deployment_id, bool(row.deployment_enabled)))
         return [
@@ -575,11 +599,16 @@ class Repository:
         if platform_id is not None:  # LTI 1.1 launches name no platform: keep the last one
             values["platform_id"] = platform_id
         refresh, create = _course_writes(question)
-        key = {"c_credential_id": credential_id, "c_domain": domain, "c_context_id": context_id}
+        refreshed = {
+            "c_credential_id": credential_id,
+            "c_domain": domain,
+            "c_context_id": context_id,
+            **values,
+        }
         # Each write is one statement that commits by itself (one round trip on
         # PostgreSQL); the insert's race with another worker is caught below.
         async with own_autocommit(self.engine) as conn:
-            found = (await conn.execute(refresh, {**key, **values})).first()
+            found = (await conn.execute(refresh, refreshed)).first()
         if found is not None:
             return _recorded(found, question)
         try:
@@ -600,7 +629,7 @@ class Repository:
         except IntegrityError:
             # Another worker created it between our update and insert: refresh it.
             async with own_autocommit(self.engine) as conn:
-                return _recorded((await conn.execute(refresh, {**key, **values})).one(), question)
+                return _recorded((await conn.execute(refresh, refreshed)).one(), question)
 
     async def log_launch(self, **values: Any) -> None:
         values.setdefault("at", now())
@@ -773,21 +802,6 @@ class Repository:
 
     # -- a course and its LMS ---------------------------------------------------------------
 
-    # The course, its credential (columns ``cred__…``) and its platform's id and issuer
-    # (``platform__id``, ``platform__issuer``: ``None`` when the course names no platform):
-    # the same statement for every course, so it is built once.
-    _course_with_lms_query = (
-        select(
-            courses,
-            *[column.label(f"cred__{column.name}") for column in credentials.c],
-            platforms.c.id.label("platform__id"),
-            platforms.c.issuer.label("platform__issuer"),
-        )
-        .join(credentials, credentials.c.id == courses.c.credential_id)
-        .outerjoin(platforms, platforms.c.id == courses.c.platform_id)
-        .where(courses.c.id == bindparam("course_id"))
-    )
-
     async def course_with_lms(self, course_id: int) -> tuple[Any, Credential] | None:
         """The course with row id ``course_id`` and its credential, in one statement.
 
@@ -799,13 +813,7 @@ class Repository:
         (the plugin's settings) share its checkout and transaction.
         """
         async with connect(self.engine) as conn:
-            row = (
-                await conn.execute(self._course_with_lms_query, {"course_id": course_id})
-            ).first()
+            row = (await conn.execute(_COURSE_WITH_LMS, {"course_id": course_id})).first()
         if row is None:
             return None
-        mapping = row._mapping
-        credential = self._credential(
-            _Columns({c.name: mapping[f"cred__{c.name}"] for c in credentials.c})
-        )
-        return row, credential
+        return row, self._labelled_credential(row)

@@ -53,6 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from ltipro.providers.zoom.client import ZOOM_API_BASE_URL, ZOOM_OAUTH_TOKEN_URL
+from ltipro.testing.asgi import read_request, send_response
 from ltipro.testing.zoom_openapi import SchemaViolation, ZoomApiChecker
 
 Scope = MutableMapping[str, Any]
@@ -531,21 +532,10 @@ class ZoomDouble:
     # ------------------------------------------------------------------ ASGI
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request = await read_request(scope, receive, send)
+        if request is None:
+            return
+        headers, body = request
         host = headers.get("host", "").split(":")[0].lower()
         raw_path = scope.get("raw_path") or scope["path"].encode()
         raw = raw_path.decode("latin-1")
@@ -571,10 +561,7 @@ class ZoomDouble:
         self.requests.append(
             RecordedRequest(method, host, raw, query, headers, body, operation_id, status, payload)
         )
-        response_headers = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
-        response_headers.append((b"content-length", str(len(payload)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload})
+        await send_response(send, status, payload, extra)
 
     # ------------------------------------------------------------------ token endpoint
 

@@ -66,6 +66,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
+from ltipro.testing.asgi import read_request, send_response
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -281,21 +283,10 @@ class BrightspaceDouble:
     # ------------------------------------------------------------------ ASGI
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request = await read_request(scope, receive, send)
+        if request is None:
+            return
+        headers, body = request
         host = headers.get("host", "").split(":")[0].lower()
         path = scope["path"]
         query = tuple(
@@ -311,10 +302,7 @@ class BrightspaceDouble:
         else:
             status, payload, extra = 404, b"Not Found", {"content-type": "text/plain"}
         self.requests.append(RecordedRequest(method, host, path, query, headers, body, status))
-        response_headers = [(k.lower().encode(), str(v).encode()) for k, v in extra.items()]
-        response_headers.append((b"content-length", str(len(payload)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload})
+        await send_response(send, status, payload, extra)
 
     def _take_fault(self, where: str) -> Fault | None:
         for fault in self.faults:

@@ -56,6 +56,8 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import httpx
 
+from ltipro.testing.asgi import read_request, send_response
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -314,17 +316,12 @@ class LearnDouble:
     # -- ASGI --------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        request = await read_request(scope, receive, send)
+        if request is None:
             return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        headers, raw = request
         if self.latency:
             await asyncio.sleep(self.latency)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         query = dict(parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True))
@@ -339,12 +336,9 @@ class LearnDouble:
         self.requests.append(
             Recorded(method, unquote(raw_path), query, headers, body, status, answer)
         )
-        response_headers = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
         if payload and "content-type" not in extra:
-            response_headers.append((b"content-type", b"application/json"))
-        response_headers.append((b"content-length", str(len(payload)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload})
+            extra = {**extra, "content-type": "application/json"}
+        await send_response(send, status, payload, extra)
 
     def _handle(
         self,

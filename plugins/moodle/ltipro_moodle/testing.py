@@ -57,6 +57,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from ltipro.testing.asgi import read_request, send_response
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -436,17 +438,12 @@ class MoodleDouble:
     # -- ASGI --------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        request = await read_request(scope, receive, send)
+        if request is None:
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        headers, body = request
         if self.latency:
             await asyncio.sleep(self.latency)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         fields = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         if scope["method"] == "POST" and headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
@@ -456,10 +453,7 @@ class MoodleDouble:
         function = params.get("wsfunction") if isinstance(params.get("wsfunction"), str) else None
         status, payload, extra, answer = self._handle(scope, headers, params, function)
         self.calls.append(Call(scope["method"], scope["path"], params, function, status, answer))
-        response_headers = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
-        response_headers.append((b"content-length", str(len(payload)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload})
+        await send_response(send, status, payload, extra)
 
     def _handle(
         self,

@@ -15,7 +15,6 @@ import contextlib
 import json
 import math
 import os
-import platform as platform_module
 import secrets
 import shutil
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from launchbench import procs
+from launchbench.run import machine
 from ltipro_canvas.testing import CanvasDouble
 from sqlalchemy import Engine, create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
@@ -654,25 +654,6 @@ def table(results: list[LevelResult], plan: Plan) -> str:
         extra += r.dead_errors
         lines.append(f"- concurrency {r.concurrency}: " + "; ".join(extra))
     return "\n".join(lines)
-
-
-def machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    memory = ""
-    with contextlib.suppress(OSError, IndexError):
-        memory = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "memory": memory,
-        "kernel": platform_module.release(),
-        "python": platform_module.python_version(),
-    }
 
 
 # -- the command line -----------------------------------------------------------------------------

@@ -16,24 +16,14 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from canvas_site import canvas_site, chromium_browser
 from ltipro_canvas.testing_conversations import CanvasCourseDouble
-from test_third_party_cookies import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, _browser_available
+from test_third_party_cookies import STEP_TIMEOUT_MS, _browser_available
 
-from ltipro.testing.servers import (
-    SimulatorConfig,
-    ToolConfig,
-    free_port,
-    register_platform,
-    run_cli,
-    running,
-    serve_app_in_thread,
-    start_simulator,
-    start_tool,
-)
+from ltipro.testing.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-CREDENTIAL = "college"
 CANVAS_TOKEN = "canvas-admin-token-e2e"
 PHONE = {"width": 390, "height": 844}
 
@@ -49,67 +39,23 @@ class Servers:
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     _browser_available()
     tmp = tmp_path_factory.mktemp("audiences-e2e")
-    tool_port, lms_port, canvas_port = free_port(), free_port(), free_port()
-    tool = ToolConfig(
-        instance=tmp / "instance",
-        base_url=f"http://localhost:{tool_port}",
-        database_url=f"sqlite:///{tmp / 'ltipro.db'}",
-        plugins=("generic", "canvas"),
-    )
-    simulator = SimulatorConfig(
-        port=lms_port,
-        tool_url=tool.base_url,
-        key_file=tmp / "platform-key.json",
-        client_id="audiences-client",
-        deployment_id="audiences-deployment",
-        plugins=("generic", "canvas"),
-    )
+    canvas_port = free_port()
     canvas = CanvasCourseDouble()
     course = canvas.add_course(3, "LTI 1.3 Test Course")  # the examples' Canvas course
     canvas.add_section(course, "Monday lab", section_id=41)
     canvas.add_section(course, "Thursday lab", section_id=42)
     canvas.add_group(course, "Project team A", group_id=77)
     canvas.enrol(canvas.add_user(1, "Canvas Admin", token=CANVAS_TOKEN), course, "teacher")
-    lms = start_simulator(simulator, log_dir=tmp, wait=False)
-    with running(lms):
-        run_cli(tool, "init")
-        with start_tool(tool, port=tool_port, log_dir=tmp, wait=False) as process:
-            register_platform(
-                tool,
-                credential=CREDENTIAL,
-                issuer=simulator.issuer,
-                client_id=simulator.client_id,
-                deployment_id=simulator.deployment_id,
-                lms="canvas",
-            )
-            run_cli(
-                tool,
-                "plugins",
-                "set",
-                "--credential",
-                CREDENTIAL,
-                "canvas",
-                f"api_base_url=http://127.0.0.1:{canvas_port}",
-                f"admin_access_token={CANVAS_TOKEN}",
-            )
-            with serve_app_in_thread(canvas, canvas_port, "Canvas double"):
-                lms.wait_until_ready()
-                process.wait_until_ready()
-                yield Servers(tool.base_url, simulator.issuer, canvas)
+    with canvas_site(
+        tmp, "audiences", canvas, canvas_port, [f"admin_access_token={CANVAS_TOKEN}"]
+    ) as (tool_url, lms_url):
+        yield Servers(tool_url, lms_url, canvas)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def chromium(servers: Servers) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as driver:
-        browser = await driver.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=STEP_TIMEOUT_MS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with chromium_browser() as browser:
+        yield browser
 
 
 async def test_an_instructor_schedules_for_a_section_with_the_keyboard_on_a_phone(
